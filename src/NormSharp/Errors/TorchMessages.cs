@@ -1,0 +1,75 @@
+using System.Globalization;
+
+namespace NormSharp.Errors;
+
+/// <summary>
+/// PyTorch's error texts, word for word, in one place. Spec tests assert against these
+/// constants and the oracle tests compare them with what PyTorch prints.
+/// </summary>
+internal static class TorchMessages
+{
+    /// <summary>BatchNorm1d's rank check (<c>_check_input_dim</c>).</summary>
+    public static string ExpectedRanks(IReadOnlyList<int> ranks, int actual) => ranks.Count switch
+    {
+        1 => $"expected {ranks[0]}D input (got {actual}D input)",
+        _ => $"expected {string.Join(" or ", ranks.Select(r => $"{r}D"))} input (got {actual}D input)",
+    };
+
+    /// <summary>Python's <c>_verify_batch_size</c>; the size is printed in brackets instead of <c>torch.Size(..)</c>.</summary>
+    public static string MoreThanOneValuePerChannel(ReadOnlySpan<nint> shape) =>
+        $"Expected more than 1 value per channel when training, got input size {FormatShape(shape)}";
+
+    /// <summary>ATen's <c>check_dims_match_num_input_features</c>: k is the input's size at dim 1.</summary>
+    public static string ShouldContainElements(string tensorName, nint inputChannels, nint actual) =>
+        $"{tensorName} should contain {inputChannels} elements not {actual}";
+
+    /// <summary>ATen, <c>batch_norm</c> in evaluation mode without the buffer.</summary>
+    public static string MustBeDefinedInEvaluationMode(string tensorName) =>
+        $"{tensorName} must be defined in evaluation mode";
+
+    /// <summary>Python <c>F.batch_norm</c> (PyTorch 2.10 and later), training.</summary>
+    public static string EpsMustBePositive(double eps) =>
+        $"batch_norm eps must be positive during training, but got {FormatFloat(eps)}";
+
+    /// <summary>Python <c>F.batch_norm</c> (PyTorch 2.10 and later), evaluation.</summary>
+    public static string EpsMustBeNonNegative(double eps) =>
+        $"batch_norm eps must be non-negative, but got {FormatFloat(eps)}";
+
+    /// <summary>The functional op needs a channel dimension.</summary>
+    public static string FunctionalRank(int actual) =>
+        $"batch_norm expects an input with at least 2 dimensions (N, C, ...) (got {actual}D input)";
+
+    /// <summary>Head of PyTorch's <c>load_state_dict</c> error.</summary>
+    public static string LoadStateDictErrors(string moduleName, IEnumerable<string> errors) =>
+        $"Error(s) in loading state_dict for {moduleName}:\n\t{string.Join("\n\t", errors)}";
+
+    /// <summary>PyTorch's missing-keys line (note the trailing space, as PyTorch prints it).</summary>
+    public static string MissingKeys(IEnumerable<string> keys) =>
+        $"Missing key(s) in state_dict: {string.Join(", ", keys.Select(k => $"\"{k}\""))}. ";
+
+    /// <summary>PyTorch's unexpected-keys line.</summary>
+    public static string UnexpectedKeys(IEnumerable<string> keys) =>
+        $"Unexpected key(s) in state_dict: {string.Join(", ", keys.Select(k => $"\"{k}\""))}. ";
+
+    /// <summary>PyTorch's shape-mismatch line.</summary>
+    public static string SizeMismatch(string key, ReadOnlySpan<nint> checkpointShape, ReadOnlySpan<nint> modelShape) =>
+        $"size mismatch for {key}: copying a param with shape {FormatShape(checkpointShape)} from checkpoint, " +
+        $"the shape in current model is {FormatShape(modelShape)}.";
+
+    /// <summary>Sizes as PyTorch lists them inside <c>torch.Size(..)</c>: <c>[1, 100]</c>.</summary>
+    public static string FormatShape(ReadOnlySpan<nint> shape)
+    {
+        var parts = new string[shape.Length];
+        for (int i = 0; i < shape.Length; i++) parts[i] = shape[i].ToString(CultureInfo.InvariantCulture);
+        return "[" + string.Join(", ", parts) + "]";
+    }
+
+    /// <summary>A double as Python's <c>repr</c> writes it (<c>0.0</c>, <c>-1.0</c>, <c>1e-05</c>).</summary>
+    public static string FormatFloat(double value)
+    {
+        if (double.IsNaN(value)) return "nan";
+        if (double.IsInfinity(value)) return value > 0 ? "inf" : "-inf";
+        if (value == Math.Floor(value) && Math.Abs(value) < 1e16) return value.ToString("0.0", CultureInfo.InvariantCulture);
+        return value.ToString("R", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,167 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using NormSharp.Errors;
+
+namespace NormSharp;
+
+/// <summary>
+/// Batch normalization, PyTorch's <c>_BatchNorm</c>: the decision of which statistics normalize the
+/// input, which buffers change and with what factor. The 1d/2d/3d classes only declare their ranks.
+/// </summary>
+/// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+/// <remarks>
+/// <para>For each channel, over the n values of that channel (N for (N, C); N·L; N·H·W; N·D·H·W):</para>
+/// <code>
+/// y = (x - E[x]) / sqrt(Var[x] + eps) * weight + bias
+/// </code>
+/// <para>In training, E and Var are the batch's mean and <b>biased</b> variance; when tracking, the
+/// running statistics move towards the batch's mean and <b>unbiased</b> variance with
+/// <c>factor = momentum</c>, or <c>1 / NumBatchesTracked</c> when momentum is null. In evaluation
+/// they are the running statistics, as long as the buffers exist. The full rules, for every
+/// combination of mode and flags, are what <see cref="Explain"/> returns.</para>
+/// <para>One deliberate difference from PyTorch: every check runs before anything changes, so a
+/// forward that throws leaves buffers, parameters and counter as they were (PyTorch increments
+/// num_batches_tracked before its one-value-per-channel check).</para>
+/// </remarks>
+public abstract class BatchNorm<T> : NormBase<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <inheritdoc cref="NormBase{T}(int, double, double?, bool, bool)"/>
+    protected BatchNorm(int numFeatures, double eps, double? momentum, bool affine, bool trackRunningStats)
+        : base(numFeatures, eps, momentum, affine, trackRunningStats)
+    {
+    }
+
+    /// <summary>The input ranks this layer accepts (PyTorch's <c>_check_input_dim</c>).</summary>
+    protected abstract IReadOnlyList<int> AcceptedRanks { get; }
+
+    /// <summary>Normalizes <paramref name="input"/> and, in training with tracking, updates the running statistics.</summary>
+    /// <param name="input">(N, C, *) with a rank this layer accepts; any strides (a non-row-major input is copied first).</param>
+    /// <returns>A new row-major tensor of the input's shape.</returns>
+    /// <exception cref="ArgumentException">A check fails (rank, channels, one value per channel, eps);
+    /// the message is PyTorch's, and nothing changed.</exception>
+    /// <example>
+    /// <code>
+    /// var bn = new BatchNorm1d(3);
+    /// Tensor&lt;float&gt; y = bn.Forward(Tensor.Create(new float[] { 1, 2, 3, 4, 5, 6 }, [2, 3]));
+    /// // bn.NumBatchesTracked == 1; bn.RunningMean == 0.1 * [2.5, 3.5, 4.5]
+    /// </code>
+    /// </example>
+    public Tensor<T> Forward(Tensor<T> input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ForwardPlan plan = Plan(input.Lengths);
+        if (plan.Error is not null) throw new ArgumentException(plan.Error);
+
+        Tensor<T> output = Functional.BatchNorm(
+            input,
+            plan.PassesRunningStatistics ? RunningMean : null,
+            plan.PassesRunningStatistics ? RunningVar : null,
+            Weight?.Data, Bias?.Data,
+            training: plan.NormalizeWith == StatisticsSource.Batch,
+            momentum: plan.Factor, eps: Eps);
+        if (plan.IncrementsCounter) NumBatchesTracked = plan.CounterAfter;
+        return output;
+    }
+
+    /// <summary>
+    /// What the next <see cref="Forward"/> on an input of this shape will do, and why, without running
+    /// it or changing anything. Forward executes this very plan.
+    /// </summary>
+    /// <param name="inputShape">The input's lengths, e.g. <c>x.Lengths</c>.</param>
+    public ForwardPlan Explain(ReadOnlySpan<nint> inputShape) => Plan(inputShape);
+
+    /// <summary>PyTorch's <c>_BatchNorm.forward</c> decision, made into a record (see <see cref="ForwardPlan"/>).</summary>
+    private ForwardPlan Plan(ReadOnlySpan<nint> shape)
+    {
+        var reasons = new List<string>();
+        bool hasBuffers = RunningMean is not null || RunningVar is not null;
+        string momentumText = Momentum is double m ? $"momentum = {m}" : "momentum is null";
+
+        // Steps 2-3: the factor and the counter.
+        double factor = Momentum ?? 0.0;
+        bool incrementsCounter = Training && TrackRunningStats && NumBatchesTracked is not null;
+        long? counterAfter = incrementsCounter ? NumBatchesTracked + 1 : NumBatchesTracked;
+        if (incrementsCounter)
+        {
+            factor = Momentum ?? 1.0 / counterAfter!.Value;
+            reasons.Add($"training with TrackRunningStats = true: num_batches_tracked goes from {NumBatchesTracked} to {counterAfter}.");
+        }
+        else if (NumBatchesTracked is null)
+            reasons.Add("the layer was built without running statistics: there is no num_batches_tracked.");
+        else if (!Training)
+            reasons.Add("evaluation mode: num_batches_tracked does not move.");
+        else
+            reasons.Add("TrackRunningStats is false now: num_batches_tracked does not move.");
+
+        // Step 4: which statistics normalize (PyTorch's bn_training).
+        bool useBatchStatistics = Training || (RunningMean is null && RunningVar is null);
+        if (Training)
+            reasons.Add("training mode: the batch's own mean and biased variance normalize the input.");
+        else if (useBatchStatistics)
+            reasons.Add("evaluation mode, but the layer has no running buffers: the batch's own mean and biased variance " +
+                        "normalize the input, exactly as in training.");
+        else
+            reasons.Add("evaluation mode and the running buffers exist: running_mean and running_var normalize the input" +
+                        (TrackRunningStats ? "." : " (TrackRunningStats = false does not change this: only the buffers' existence counts)."));
+
+        // Step 5: which buffers are handed on, and so whether they are updated.
+        bool passesBuffers = !Training || TrackRunningStats;
+        bool nonEmpty = shape.Length >= 2 && Functional.ValuesPerChannel(shape) > 0 && shape[1] > 0;
+        bool updates = useBatchStatistics && passesBuffers && hasBuffers && nonEmpty;
+        RunningAverage averaging = RunningAverage.None;
+        if (updates)
+        {
+            averaging = Momentum is null ? RunningAverage.Cumulative : RunningAverage.Exponential;
+            reasons.Add(Momentum is null
+                ? $"running statistics are updated with the cumulative average ({momentumText}): factor = 1/{counterAfter}; running_var takes the unbiased variance."
+                : $"running statistics are updated with the exponential moving average: factor = {momentumText}; running_var takes the unbiased variance.");
+        }
+        else if (!hasBuffers)
+            reasons.Add("no running statistics exist, so none are updated.");
+        else if (Training && !TrackRunningStats)
+            reasons.Add("TrackRunningStats is false now: the buffers are not handed on, so they are not updated.");
+        else if (!useBatchStatistics)
+            reasons.Add("running statistics are only read in evaluation mode, never updated.");
+        else
+            reasons.Add("the input is empty: the output is empty and no statistic changes.");
+
+        if (useBatchStatistics)
+            reasons.Add("batch statistics are used, so an input with one value per channel is an error.");
+
+        long? runningLength(Tensor<T>? t) => passesBuffers && t is not null ? t.FlattenedLength : null;
+        string? error = AcceptedRanks.Contains(shape.Length)
+            ? Functional.ValidateBatchNorm(shape, runningLength(RunningMean), runningLength(RunningVar),
+                                           Weight?.Data.FlattenedLength, Bias?.Data.FlattenedLength, useBatchStatistics, Eps)
+            : TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length);
+        if (error is not null)
+        {
+            reasons.Add("nothing changes, because the forward throws.");
+            incrementsCounter = false;
+            counterAfter = NumBatchesTracked;
+            updates = false;
+            averaging = RunningAverage.None;
+        }
+
+        return new ForwardPlan
+        {
+            Module = ModuleName,
+            InputShape = shape.ToArray().Select(l => (long)l).ToArray(),
+            Training = Training,
+            TrackRunningStats = TrackRunningStats,
+            HasRunningStatistics = hasBuffers,
+            HasAffineParameters = Weight is not null,
+            NormalizeWith = useBatchStatistics ? StatisticsSource.Batch : StatisticsSource.Running,
+            PassesRunningStatistics = passesBuffers,
+            UpdatesRunningStatistics = updates,
+            Averaging = averaging,
+            Factor = factor,
+            IncrementsCounter = incrementsCounter,
+            CounterAfter = counterAfter,
+            SingleValueCheckApplies = useBatchStatistics,
+            Error = error,
+            Reasons = reasons,
+            IneffectiveChanges = IneffectiveChanges(),
+        };
+    }
+}

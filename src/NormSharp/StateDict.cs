@@ -1,0 +1,78 @@
+using System.Collections;
+
+namespace NormSharp;
+
+/// <summary>
+/// An ordered map from PyTorch's state-dict keys (<c>weight</c>, <c>bias</c>, <c>running_mean</c>,
+/// <c>running_var</c>, <c>num_batches_tracked</c>) to tensors, the twin of PyTorch's <c>state_dict()</c>.
+/// </summary>
+/// <remarks>
+/// A module's <c>StateDict()</c> holds copies (a snapshot), not the live tensors: changing the module
+/// later does not change it. <see cref="Version"/> plays the role of PyTorch's <c>_metadata</c>
+/// version: 2 for a state dict a module wrote, null for one built by hand (PyTorch treats a plain
+/// dict the same way), which matters for checkpoints without <c>num_batches_tracked</c>.
+/// </remarks>
+public sealed class StateDict : IEnumerable<KeyValuePair<string, StateTensor>>
+{
+    private readonly List<string> order = [];
+    private readonly Dictionary<string, StateTensor> entries = new(StringComparer.Ordinal);
+
+    /// <summary>An empty state dict with no version (a plain dict, in PyTorch terms).</summary>
+    public StateDict()
+    {
+    }
+
+    /// <summary>An empty state dict with the given format version.</summary>
+    public StateDict(int? version) => Version = version;
+
+    /// <summary>The normalization modules' state-dict version (2 since PyTorch 0.4.1), or null.</summary>
+    public int? Version { get; set; }
+
+    /// <summary>The keys in insertion order.</summary>
+    public IReadOnlyList<string> Keys => order;
+
+    /// <summary>The number of entries.</summary>
+    public int Count => order.Count;
+
+    /// <summary>Gets or sets an entry; setting a new key appends it.</summary>
+    /// <exception cref="KeyNotFoundException">Getting a key that is absent.</exception>
+    public StateTensor this[string key]
+    {
+        get => entries[key];
+        set
+        {
+            ArgumentNullException.ThrowIfNull(key);
+            ArgumentNullException.ThrowIfNull(value);
+            if (!entries.ContainsKey(key)) order.Add(key);
+            entries[key] = value;
+        }
+    }
+
+    /// <summary>Adds an entry (the collection-initializer form).</summary>
+    public void Add(string key, StateTensor value)
+    {
+        if (entries.ContainsKey(key)) throw new ArgumentException($"key \"{key}\" is already present.", nameof(key));
+        this[key] = value;
+    }
+
+    /// <summary>Whether the key is present.</summary>
+    public bool ContainsKey(string key) => entries.ContainsKey(key);
+
+    /// <summary>Gets an entry when present.</summary>
+    public bool TryGetValue(string key, [System.Diagnostics.CodeAnalysis.MaybeNullWhen(false)] out StateTensor value) =>
+        entries.TryGetValue(key, out value);
+
+    /// <summary>Removes an entry; returns whether it was present.</summary>
+    public bool Remove(string key)
+    {
+        if (!entries.Remove(key)) return false;
+        order.Remove(key);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public IEnumerator<KeyValuePair<string, StateTensor>> GetEnumerator() =>
+        order.Select(key => new KeyValuePair<string, StateTensor>(key, entries[key])).GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+}

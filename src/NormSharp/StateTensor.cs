@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Numerics.Tensors;
+
+namespace NormSharp;
+
+/// <summary>The element type of a <see cref="StateTensor"/> (safetensors' F32, F64, I64).</summary>
+public enum StateDType
+{
+    /// <summary>32-bit float (PyTorch float32).</summary>
+    Float32,
+
+    /// <summary>64-bit float (PyTorch float64).</summary>
+    Float64,
+
+    /// <summary>64-bit integer (PyTorch int64, the counter's type).</summary>
+    Int64,
+}
+
+/// <summary>
+/// One entry of a <see cref="StateDict"/>: an element type, a shape and a copy of the values.
+/// A 0-dim tensor (PyTorch's <c>tensor(5)</c>) has an empty shape and one value.
+/// </summary>
+public sealed class StateTensor
+{
+    private readonly Array values;
+    private readonly long[] shape;
+
+    private StateTensor(StateDType dtype, long[] shape, Array values)
+    {
+        long count = 1;
+        foreach (long length in shape)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(length, nameof(shape));
+            count *= length;
+        }
+
+        if (count != values.Length)
+            throw new ArgumentException($"a tensor of shape [{string.Join(", ", shape)}] needs {count} values, got {values.Length}.");
+        DType = dtype;
+        this.shape = shape;
+        this.values = values;
+    }
+
+    /// <summary>The element type.</summary>
+    public StateDType DType { get; }
+
+    /// <summary>The shape; empty for a 0-dim scalar.</summary>
+    public IReadOnlyList<long> Shape => shape;
+
+    /// <summary>The number of elements.</summary>
+    public int Count => values.Length;
+
+    /// <summary>A float32 tensor holding a copy of <paramref name="values"/>.</summary>
+    public static StateTensor FromSingles(ReadOnlySpan<float> values, params long[] shape) => new(StateDType.Float32, shape, values.ToArray());
+
+    /// <summary>A float64 tensor holding a copy of <paramref name="values"/>.</summary>
+    public static StateTensor FromDoubles(ReadOnlySpan<double> values, params long[] shape) => new(StateDType.Float64, shape, values.ToArray());
+
+    /// <summary>An int64 tensor holding a copy of <paramref name="values"/>.</summary>
+    public static StateTensor FromInt64s(ReadOnlySpan<long> values, params long[] shape) => new(StateDType.Int64, shape, values.ToArray());
+
+    /// <summary>A 0-dim int64 scalar, the shape PyTorch gives <c>num_batches_tracked</c>.</summary>
+    public static StateTensor Scalar(long value) => new(StateDType.Int64, [], new[] { value });
+
+    /// <summary>A 1-D copy of a float or double tensor, in row-major order.</summary>
+    public static StateTensor FromTensor<T>(Tensor<T> tensor)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        long[] lengths = tensor.Lengths.ToArray().Select(l => (long)l).ToArray();
+        var copy = new T[tensor.FlattenedLength];
+        tensor.FlattenTo(copy);
+        return copy switch
+        {
+            float[] f => new StateTensor(StateDType.Float32, lengths, f),
+            double[] d => new StateTensor(StateDType.Float64, lengths, d),
+            _ => throw new NotSupportedException($"state tensors hold float, double or long values, not {typeof(T).Name}."),
+        };
+    }
+
+    /// <summary>The values converted to double (an int64 value converts exactly up to 2^53).</summary>
+    public double[] ToDoubles() => values switch
+    {
+        float[] f => f.Select(v => (double)v).ToArray(),
+        double[] d => (double[])d.Clone(),
+        long[] l => l.Select(v => (double)v).ToArray(),
+        _ => throw new InvalidOperationException("unknown element type."),
+    };
+
+    /// <summary>The values converted to int64, floats truncated toward zero as PyTorch's <c>copy_</c> does.</summary>
+    public long[] ToInt64s() => values switch
+    {
+        long[] l => (long[])l.Clone(),
+        float[] f => f.Select(v => (long)v).ToArray(),
+        double[] d => d.Select(v => (long)v).ToArray(),
+        _ => throw new InvalidOperationException("unknown element type."),
+    };
+
+    /// <summary>The values as a new tensor of T (converted when the element type differs), with this shape.</summary>
+    public Tensor<T> ToTensor<T>()
+    {
+        T[] converted = values switch
+        {
+            T[] same => (T[])same.Clone(),
+            _ => ToDoubles().Select(v => (T)Convert.ChangeType(v, typeof(T), CultureInfo.InvariantCulture)).ToArray(),
+        };
+        return Tensor.Create(converted, shape.Select(l => (nint)l).ToArray());
+    }
+
+    /// <summary>The raw values array (float[], double[] or long[]), for serializers.</summary>
+    internal Array Values => values;
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"{DType}[{string.Join(", ", shape)}]";
+}
