@@ -1,0 +1,94 @@
+using System.Globalization;
+
+namespace NormSharp.Cli.Observation;
+
+/// <summary>One step of an <c>explain --steps</c> script.</summary>
+/// <param name="Text">The step as written.</param>
+/// <param name="Action">What it does to the layer; forward steps return null and are run by <see cref="StepRunner"/>.</param>
+/// <param name="ForwardBatch">For a forward: the batch size (null: the script's default).</param>
+/// <param name="IsForward">Whether this step runs a forward.</param>
+public sealed record ScriptStep(string Text, Action<BatchNorm<double>>? Action, int? ForwardBatch, bool IsForward)
+{
+    /// <summary>The step language, for help texts and errors.</summary>
+    public const string Grammar =
+        "train | eval | forward | forward batch=K | set track=true|false | set affine=true|false | " +
+        "set momentum=NUMBER|none | set eps=NUMBER | reset | reset-parameters";
+
+    /// <summary>Parses a comma-separated script such as <c>train,forward,set track=false,forward</c>.</summary>
+    /// <exception cref="FormatException">A step is malformed; the message names it and the grammar.</exception>
+    public static IReadOnlyList<ScriptStep> ParseScript(string script)
+    {
+        string[] parts = script.Split(',', StringSplitOptions.TrimEntries);
+        if (parts.Length == 0 || parts.All(p => p.Length == 0)) throw new FormatException($"--steps is empty; steps are: {Grammar}");
+        return parts.Select(Parse).ToList();
+    }
+
+    private static ScriptStep Parse(string text)
+    {
+        string[] words = text.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return words switch
+        {
+            ["train"] => new(text, l => l.Train(), null, false),
+            ["eval"] => new(text, l => l.Eval(), null, false),
+            ["forward"] => new(text, null, null, true),
+            ["forward", var arg] when TryAssignment(arg, out string name, out string value) && name == "batch"
+                && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int batch) => new(text, null, batch, true),
+            ["reset"] => new(text, l => l.ResetRunningStats(), null, false),
+            ["reset-parameters"] => new(text, l => l.ResetParameters(), null, false),
+            ["set", var arg] when TryAssignment(arg, out string name, out string value) => new(text, Setter(text, name, value), null, false),
+            _ => throw Malformed(text),
+        };
+    }
+
+    private static Action<BatchNorm<double>> Setter(string text, string name, string value)
+    {
+        switch (name)
+        {
+            case "track":
+                bool track = ParseBool(text, value);
+                return l => l.TrackRunningStats = track;
+            case "affine":
+                bool affine = ParseBool(text, value);
+                return l => l.Affine = affine;
+            case "momentum":
+                if (!TryParseMomentum(value, out double? momentum)) throw Malformed(text);
+                return l => l.Momentum = momentum;
+            case "eps":
+                double eps = ParseNumber(text, value);
+                return l => l.Eps = eps;
+            default:
+                throw Malformed(text);
+        }
+    }
+
+    /// <summary>Parses a momentum value: a number, or none/null for the cumulative average.</summary>
+    public static bool TryParseMomentum(string value, out double? momentum)
+    {
+        momentum = null;
+        if (value is "none" or "null") return true;
+        bool ok = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double number);
+        momentum = number;
+        return ok;
+    }
+
+    private static bool ParseBool(string text, string value) => value switch
+    {
+        "true" => true,
+        "false" => false,
+        _ => throw Malformed(text),
+    };
+
+    private static double ParseNumber(string text, string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double number) ? number : throw Malformed(text);
+
+    private static bool TryAssignment(string text, out string name, out string value)
+    {
+        int equals = text.IndexOf('=', StringComparison.Ordinal);
+        name = equals > 0 ? text[..equals] : "";
+        value = equals > 0 ? text[(equals + 1)..] : "";
+        return equals > 0 && value.Length > 0;
+    }
+
+    private static FormatException Malformed(string text) =>
+        new($"malformed step '{text}'; steps are: {Grammar}");
+}

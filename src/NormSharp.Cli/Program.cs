@@ -1,0 +1,3 @@
+using NormSharp.Cli;
+
+return CliApp.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,11 @@
+using System.Globalization;
+
+namespace NormSharp.Cli.Rendering;
+
+/// <summary>Numbers written the way a PyTorch user reads them (<c>1e-05</c>, not <c>1E-05</c>).</summary>
+public static class NumberText
+{
+    /// <summary>The shortest round-trip text, invariant culture, lower-case exponent.</summary>
+    public static string Of(double value) =>
+        value.ToString("R", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
+}
