@@ -64,7 +64,7 @@ public static class ExplainCommand
                 var table = new SummaryTable(kind);
                 IReadOnlyList<SummaryRow> rows = table.Rows();
                 if (parse.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(rows, Json));
-                else SummaryRenderer.Write(ConsoleFactory.Create(output), DisplayName(kind), rows, table.AttributeRows());
+                else ConsoleFactory.Render(output, console => SummaryRenderer.Write(console, DisplayName(kind), rows, table.AttributeRows()));
                 return ExitCodes.Success;
             }
 
@@ -95,7 +95,7 @@ public static class ExplainCommand
                 string header = string.Create(CultureInfo.InvariantCulture,
                     $"{DisplayName(kind)}({layer.NumFeatures}, eps={NumberText.Of(layer.Eps)}, momentum={(momentumValue is double m ? NumberText.Of(m) : "None")}, " +
                     $"affine={parse.GetValue(affine)}, track_running_stats={parse.GetValue(track)})");
-                StepRenderer.Write(ConsoleFactory.Create(output), header, records);
+                ConsoleFactory.Render(output, console => StepRenderer.Write(console, header, records));
             }
 
             return ExitCodes.Success;

@@ -19,4 +19,28 @@ public static class ConsoleFactory
         if (!terminal) console.Profile.Width = 240;
         return console;
     }
+
+    /// <summary>
+    /// Draws with a Spectre console; when <paramref name="writer"/> is not the terminal, the text is cleaned
+    /// for files and pipes: no trailing spaces, no runs of blank lines.
+    /// </summary>
+    public static void Render(TextWriter writer, Action<IAnsiConsole> draw)
+    {
+        if (ReferenceEquals(writer, Console.Out) && !Console.IsOutputRedirected)
+        {
+            draw(Create(writer));
+            return;
+        }
+
+        using var buffer = new StringWriter();
+        draw(Create(buffer));
+        bool previousBlank = true;
+        foreach (string line in buffer.ToString().Split('\n'))
+        {
+            string trimmed = line.TrimEnd();
+            bool blank = trimmed.Length == 0;
+            if (!(blank && previousBlank)) writer.WriteLine(trimmed);
+            previousBlank = blank;
+        }
+    }
 }

@@ -1,0 +1,119 @@
+using System.Text.Json;
+using NormSharp.Cli;
+using NormSharp.Cli.Observation;
+
+namespace NormSharp.Tests.Cli;
+
+/// <summary>The CLI's explain command: the live table, its JSON, step scripts and exit codes.</summary>
+public class ExplainCommandTests
+{
+    private static (int Code, string Output, string Error) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = CliApp.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Theory]
+    [InlineData("batchnorm1d")]
+    [InlineData("batchnorm2d")]
+    [InlineData("batchnorm3d")]
+    public void SummaryTable_ObservedLive_EqualsTheSpecTable(string module)
+    {
+        IReadOnlyList<SummaryRow> rows = new SummaryTable(ModuleKind.Named(module)).Rows();
+        var cells = rows.Select(r => (r.Mode, r.TrackAtConstruction, r.TrackNow, r.NormalizedWith, r.RunningStatsUpdated, r.CounterIncremented, r.SingleValueError));
+        (string, bool, bool, string, bool?, bool?, bool)[] spec =
+        [
+            ("train", true, true, "batch", true, true, true),
+            ("train", true, false, "batch", false, false, true),
+            ("train", false, false, "batch", null, null, true),
+            ("train", false, true, "batch", null, null, true),
+            ("eval", true, true, "running", false, false, false),
+            ("eval", true, false, "running", false, false, false),
+            ("eval", false, false, "batch", null, null, true),
+            ("eval", false, true, "batch", null, null, true),
+        ];
+        Assert.Equal(spec, cells);
+        Assert.Equal("var_u; EMA or CMA", rows[0].UpdateMatches);
+    }
+
+    [Fact]
+    public void Explain_PrintsTheTableAndTheAffineAndMomentumRows()
+    {
+        var (code, output, _) = Run("explain");
+        Assert.Equal(0, code);
+        Assert.Contains("| train | true                     | true         | batch (var_b)   | yes (var_u; EMA or CMA) | yes        | yes          |", output, StringComparison.Ordinal);
+        Assert.Contains("| eval  | true                     | false        | running         | no                      | no         | no           |", output, StringComparison.Ordinal);
+        Assert.Contains("no effect (output identical to the unchanged layer)", output, StringComparison.Ordinal);
+        Assert.Contains("CMA: running_mean = plain average of the 3 batch means", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExplainJson_IsAnArrayOfEightRowsWithTheContractFields()
+    {
+        var (code, output, _) = Run("explain", "--json");
+        Assert.Equal(0, code);
+        using JsonDocument doc = JsonDocument.Parse(output);
+        JsonElement[] rows = doc.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(8, rows.Length);
+        Assert.Equal(["mode", "trackAtConstruction", "trackNow", "normalizedWith", "runningStatsUpdated", "counterIncremented", "singleValueError"],
+                     rows[0].EnumerateObject().Select(p => p.Name));
+        Assert.Equal("train", rows[0].GetProperty("mode").GetString());
+        Assert.Equal(JsonValueKind.Null, rows[2].GetProperty("runningStatsUpdated").ValueKind);
+        Assert.Equal(JsonValueKind.Null, rows[2].GetProperty("counterIncremented").ValueKind);
+        Assert.Equal("running", rows[5].GetProperty("normalizedWith").GetString());
+        Assert.False(rows[5].GetProperty("singleValueError").GetBoolean());
+    }
+
+    [Fact]
+    public void ExplainSteps_ShowsStatisticsBuffersAndCounterForEachForward()
+    {
+        var (code, output, _) = Run("explain", "--module", "batchnorm2d", "--affine", "false", "--track", "true", "--momentum", "none",
+                                    "--steps", "train,forward,set track=false,forward,eval,forward");
+        Assert.Equal(0, code);
+        Assert.Contains("BatchNorm2d(3, eps=1e-05, momentum=None, affine=False, track_running_stats=True)", output, StringComparison.Ordinal);
+        Assert.Contains("num_batches_tracked: 0 -> 1", output, StringComparison.Ordinal);
+        Assert.Contains("TrackRunningStats is false now: the buffers are not handed on", output, StringComparison.Ordinal);
+        Assert.Contains("normalized with: running statistics", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExplainSteps_FailingForward_ReportsTheErrorAndThatNothingChanged()
+    {
+        var (code, output, _) = Run("explain", "--steps", "forward batch=1");
+        Assert.Equal(0, code);
+        Assert.Contains("error: Expected more than 1 value per channel when training, got input size [1, 3]", output, StringComparison.Ordinal);
+        Assert.Contains("num_batches_tracked: 0 -> 0", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExplainStepsJson_RecordsEveryStep()
+    {
+        var (code, output, _) = Run("explain", "--json", "--steps", "forward,eval,forward");
+        Assert.Equal(0, code);
+        using JsonDocument doc = JsonDocument.Parse(output);
+        JsonElement[] steps = doc.RootElement.EnumerateArray().ToArray();
+        Assert.Equal(3, steps.Length);
+        Assert.Equal("batch", steps[0].GetProperty("normalizedWith").GetString());
+        Assert.Equal("running", steps[2].GetProperty("normalizedWith").GetString());
+        Assert.Equal(1, steps[2].GetProperty("counterAfter").GetInt64());
+    }
+
+    [Theory]
+    [InlineData("explain", "--bogus")]
+    [InlineData("explain", "--module", "layernorm")]
+    [InlineData("explain", "--steps", "train,jump")]
+    [InlineData("explain", "--steps", "set track=maybe")]
+    [InlineData("explain", "--steps", "set colour=red")]
+    [InlineData("explain", "--steps", "forward batch=-1")]
+    [InlineData("explain", "--steps", "forward", "--momentum", "fast")]
+    [InlineData("explain", "--affine", "false")]
+    [InlineData("frobnicate")]
+    public void UsageErrors_ExitWithTwoAndAClearMessage(params string[] args)
+    {
+        var (code, _, error) = Run(args);
+        Assert.Equal(2, code);
+        Assert.False(string.IsNullOrWhiteSpace(error));
+    }
+}
