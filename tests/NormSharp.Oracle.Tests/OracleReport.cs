@@ -1,0 +1,47 @@
+using System.Globalization;
+
+namespace NormSharp.Oracle.Tests;
+
+/// <summary>The worst errors seen in this run, per element type, printed when the suite ends.</summary>
+public sealed class OracleReport
+{
+    private readonly object gate = new();
+    private readonly Dictionary<string, (double Error, double Ratio, string Where)> worst = new(StringComparer.Ordinal);
+    private long cases, comparisons;
+
+    public static OracleReport Shared { get; } = new();
+
+    public long Cases => Interlocked.Read(ref cases);
+
+    public void CountCase() => Interlocked.Increment(ref cases);
+
+    /// <summary>Records one comparison (already checked against <paramref name="tolerance"/>).</summary>
+    public void Observe(string quantity, bool isDouble, double error, double tolerance, string where)
+    {
+        Interlocked.Increment(ref comparisons);
+        string key = $"{(isDouble ? "float64" : "float32")} {quantity}";
+        double ratio = tolerance > 0 ? error / tolerance : 0;
+        lock (gate)
+        {
+            if (!worst.TryGetValue(key, out var current) || error > current.Error)
+                worst[key] = (error, Math.Max(ratio, current.Ratio), where);
+            else if (ratio > current.Ratio)
+                worst[key] = (current.Error, ratio, current.Where);
+        }
+    }
+
+    public string Summary()
+    {
+        lock (gate)
+        {
+            var lines = new List<string>
+            {
+                string.Create(CultureInfo.InvariantCulture, $"oracle: {Cases} random cases, {Interlocked.Read(ref comparisons)} comparisons against libtorch 2.10 (TorchSharp 0.107)"),
+            };
+            foreach (var (key, value) in worst.OrderBy(p => p.Key, StringComparer.Ordinal))
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"oracle: worst {key} error {value.Error:E2} (worst share of tolerance used {value.Ratio:P1}) in {value.Where}"));
+            return string.Join(Environment.NewLine, lines);
+        }
+    }
+}

@@ -1,0 +1,40 @@
+namespace NormSharp.Oracle.Tests;
+
+/// <summary>
+/// Every tolerance of the differential suite, in one place, with its reasoning.
+/// </summary>
+/// <remarks>
+/// <para>u is the unit roundoff of the element type (2^-24 for float, 2^-53 for double); n the values
+/// per channel (N·S). Neither side is exact, so a bound must cover both roundings:</para>
+/// <list type="bullet">
+/// <item>The output is folded by both as <c>y = fma(x, alpha, beta)</c> with <c>beta = b - mean·alpha</c>:
+/// a few u times (|x| + |mean|)·invStd·|w| + |b|. That term is large when |mean| ≫ std (values around
+/// 1e4 with std 1): it is the input's own rounding showing through.</item>
+/// <item>libtorch accumulates float statistics of (N, C) and channels-last inputs in float (NormSharp
+/// always in double), so its mean may be off by about n·u·max|x|: hence the factor (8 + 2n).</item>
+/// <item>running_mean: the same (8 + 2n)·u relative to max|x|. running_var: (8 + 4n)·u relative to the
+/// variance, plus twice the square of libtorch's possible mean error (a shifted centre adds δ² to the
+/// variance).</item>
+/// </list>
+/// <para>For double, u = 1.1e-16 makes every bound near machine precision. The counter and which tensors
+/// exist (null or not) must match exactly.</para>
+/// </remarks>
+public static class OracleTolerance
+{
+    public static double UnitRoundoff(bool isDouble) => isDouble ? Math.Pow(2, -53) : Math.Pow(2, -24);
+
+    /// <summary>Bound on |y_ours - y_torch| for an element of channel c.</summary>
+    public static double Output(double u, long n, double maxAbsX, double mean, double invStd, double weight, double bias) =>
+        u * (8 + 2 * n) * ((maxAbsX + Math.Abs(mean)) * invStd * Math.Abs(weight) + Math.Abs(bias) + 1);
+
+    /// <summary>Bound on the running mean's difference after a forward.</summary>
+    public static double RunningMean(double u, long n, double maxAbsX, double runningMean) =>
+        u * (8 + 2 * n) * (maxAbsX + Math.Abs(runningMean) + 1);
+
+    /// <summary>Bound on the running variance's difference after a forward.</summary>
+    public static double RunningVar(double u, long n, double maxAbsX, double unbiasedVar, double runningVar)
+    {
+        double meanError = u * (4 + 2 * n) * maxAbsX;
+        return u * (8 + 4 * n) * (Math.Abs(runningVar) + unbiasedVar + 1) + 2 * meanError * meanError;
+    }
+}
