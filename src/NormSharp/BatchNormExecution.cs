@@ -14,8 +14,11 @@ internal static unsafe class BatchNormExecution
     // A block should carry enough elements to pay for a thread hand-off.
     private const long MinimumElementsPerBlock = 1 << 15;
 
+    /// <summary>Normalizes <paramref name="x"/> into <paramref name="output"/>; when given, <paramref name="savedMean"/> and
+    /// <paramref name="savedInvStd"/> (length C) receive the statistics each channel was normalized with, in double.</summary>
     public static void Run<T>(Tensor<T> x, Tensor<T> output, Tensor<T>? runningMean, Tensor<T>? runningVar,
-                              Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps)
+                              Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps,
+                              double[]? savedMean = null, double[]? savedInvStd = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ReadOnlySpan<nint> shape = x.Lengths;
@@ -34,6 +37,7 @@ internal static unsafe class BatchNormExecution
                 X = px, Y = py, RunningMean = prm, RunningVar = prv, Weight = pw, Bias = pb,
                 Batch = batch, Channels = channels, Spatial = spatial,
                 Training = training, Momentum = momentum, Eps = eps,
+                SavedMean = savedMean, SavedInvStd = savedInvStd,
             };
             long perChannel = (long)batch * spatial;
             long channelsPerBlock = Math.Max(1, MinimumElementsPerBlock / Math.Max(1, perChannel));
@@ -47,6 +51,7 @@ internal static unsafe class BatchNormExecution
         public int Batch, Channels, Spatial;
         public bool Training;
         public double Momentum, Eps;
+        public double[]? SavedMean, SavedInvStd;
 
         public void RunChannels(long start, long end)
         {
@@ -56,12 +61,15 @@ internal static unsafe class BatchNormExecution
             for (int c = (int)start; c < end; c++)
             {
                 T mean, invStd;
+                double meanUsed, invStdUsed;
                 if (Training)
                 {
                     BatchNormStatistics.CollectChannel(x, Batch, Channels, Spatial, c, out double batchMean, out double varSum);
                     long count = (long)Batch * Spatial;
-                    mean = T.CreateTruncating(batchMean);
-                    invStd = T.CreateTruncating(BatchNormStatistics.InvStd(varSum / count, Eps));
+                    meanUsed = batchMean;
+                    invStdUsed = BatchNormStatistics.InvStd(varSum / count, Eps);
+                    mean = T.CreateTruncating(meanUsed);
+                    invStd = T.CreateTruncating(invStdUsed);
                     if (RunningMean != null) RunningMean[c] = RunningStatistics.Blend(RunningMean[c], batchMean, Momentum);
                     if (RunningVar != null) RunningVar[c] = RunningStatistics.Blend(RunningVar[c], varSum / (count - 1), Momentum);
                 }
@@ -69,7 +77,13 @@ internal static unsafe class BatchNormExecution
                 {
                     mean = RunningMean[c];
                     invStd = T.One / T.Sqrt(RunningVar[c] + T.CreateTruncating(Eps));
+                    // libtorch's backward recomputes this in double, with a double eps.
+                    meanUsed = double.CreateTruncating(mean);
+                    invStdUsed = 1.0 / Math.Sqrt(double.CreateTruncating(RunningVar[c]) + Eps);
                 }
+
+                if (SavedMean is not null) SavedMean[c] = meanUsed;
+                if (SavedInvStd is not null) SavedInvStd[c] = invStdUsed;
 
                 T w = Weight != null ? Weight[c] : T.One;
                 T b = Bias != null ? Bias[c] : T.Zero;

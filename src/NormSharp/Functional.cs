@@ -48,6 +48,92 @@ public static class Functional
                                          bool training = false, double momentum = 0.1, double eps = 1e-5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        return BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, null, null).Output;
+    }
+
+    /// <summary>
+    /// The twin of <c>torch.native_batch_norm</c>: <see cref="BatchNorm{T}"/> that also returns the statistics the
+    /// input was normalized with, which <see cref="BatchNormBackward{T}"/> needs.
+    /// </summary>
+    /// <returns>The output; in training the batch mean and invStd = 1 / sqrt(var_b + eps), shape (C); in
+    /// evaluation both saved tensors are empty, as libtorch's CPU kernel returns them.</returns>
+    /// <inheritdoc cref="BatchNorm{T}" path="/param"/>
+    /// <exception cref="ArgumentException">A check fails; the message is PyTorch's.</exception>
+    public static BatchNormResult<T> NativeBatchNorm<T>(Tensor<T> input, Tensor<T>? weight, Tensor<T>? bias,
+                                                        Tensor<T>? runningMean, Tensor<T>? runningVar,
+                                                        bool training, double momentum, double eps)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int channels = input.Rank >= 2 ? (int)input.Lengths[1] : 0;
+        double[]? mean = training ? new double[channels] : null, invStd = training ? new double[channels] : null;
+        Tensor<T> output = BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, mean, invStd).Output;
+        return new BatchNormResult<T>(output, ToTensor<T>(mean ?? []), ToTensor<T>(invStd ?? []));
+    }
+
+    /// <summary>
+    /// Gradients of batch normalization, the twin of libtorch's <c>native_batch_norm_backward</c>.
+    /// </summary>
+    /// <param name="gradOutput">dy, the gradient of the loss with respect to the forward's output; the input's shape.</param>
+    /// <param name="input">x, the forward's input.</param>
+    /// <param name="weight">(C) γ, or null for 1.</param>
+    /// <param name="runningMean">(C) used when <paramref name="training"/> is false: the statistics were constants.</param>
+    /// <param name="runningVar">(C) used when <paramref name="training"/> is false.</param>
+    /// <param name="saveMean">(C) the batch mean a training forward saved (<see cref="NativeBatchNorm{T}"/>).</param>
+    /// <param name="saveInvStd">(C) the batch 1 / sqrt(var_b + eps) a training forward saved.</param>
+    /// <param name="training">True when the forward normalized with batch statistics.</param>
+    /// <param name="eps">The forward's eps (used with the running variance).</param>
+    /// <param name="inputGradient">Compute dx.</param>
+    /// <param name="weightGradient">Compute Σ dy·x̂.</param>
+    /// <param name="biasGradient">Compute Σ dy.</param>
+    /// <returns>The requested gradients (null where not requested).</returns>
+    /// <remarks>The formulas are in <c>Kernels/BatchNormBackward.cs</c>: with batch statistics,
+    /// <c>dx = w·invStd/M · (M·dy - Σdy - x̂·Σ(dy·x̂))</c>; with running statistics, <c>dx = dy·w·invStd</c>.</remarks>
+    /// <exception cref="ArgumentException">Shapes do not match, or the statistics the mode needs are missing.</exception>
+    public static BatchNormGradients<T> BatchNormBackward<T>(Tensor<T> gradOutput, Tensor<T> input, Tensor<T>? weight,
+                                                             Tensor<T>? runningMean, Tensor<T>? runningVar,
+                                                             Tensor<T>? saveMean, Tensor<T>? saveInvStd, bool training, double eps,
+                                                             bool inputGradient = true, bool weightGradient = true, bool biasGradient = true)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(gradOutput);
+        ArgumentNullException.ThrowIfNull(input);
+        Precision.EnsureSupported<T>();
+        if (input.Rank < 2) throw new ArgumentException(TorchMessages.FunctionalRank(input.Rank));
+        if (!gradOutput.Lengths.SequenceEqual(input.Lengths))
+            throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the input has shape {TorchMessages.FormatShape(input.Lengths)}.");
+        int channels = (int)input.Lengths[1];
+        Tensor<T>? meanSource = training ? saveMean : runningMean;
+        Tensor<T>? spreadSource = training ? saveInvStd : runningVar;
+        string meanName = training ? "save_mean" : "running_mean", spreadName = training ? "save_invstd" : "running_var";
+        if (meanSource is null || spreadSource is null)
+            throw new ArgumentException($"{(meanSource is null ? meanName : spreadName)} must be defined when {(training ? "training" : "not training")}.");
+        foreach (var (tensor, name) in new[] { (meanSource, meanName), (spreadSource, spreadName), (weight, "weight") })
+            if (tensor is not null && tensor.FlattenedLength != channels)
+                throw new ArgumentException(TorchMessages.ShouldContainElements(name, channels, (nint)tensor.FlattenedLength));
+
+        var mean = new double[channels];
+        var invStd = new double[channels];
+        var scale = new double[channels];
+        Span<T> meanValues = TensorStorage.Span(TensorStorage.RowMajor(meanSource));
+        Span<T> spreadValues = TensorStorage.Span(TensorStorage.RowMajor(spreadSource));
+        Span<T> weightValues = weight is null ? default : TensorStorage.Span(TensorStorage.RowMajor(weight));
+        for (int c = 0; c < channels; c++)
+        {
+            mean[c] = double.CreateTruncating(meanValues[c]);
+            double spread = double.CreateTruncating(spreadValues[c]);
+            invStd[c] = training ? spread : 1.0 / Math.Sqrt(spread + eps);
+            scale[c] = weight is null ? 1.0 : double.CreateTruncating(weightValues[c]);
+        }
+
+        return BackwardCore(gradOutput, input, mean, invStd, scale, training, inputGradient, weightGradient, biasGradient);
+    }
+
+    /// <summary>Validation, then the forward kernels; modules call this to keep the statistics for backward.</summary>
+    internal static (Tensor<T> Output, Tensor<T> Input) BatchNormCore<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar,
+                                                                        Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum,
+                                                                        double eps, double[]? savedMean, double[]? savedInvStd)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         ArgumentNullException.ThrowIfNull(input);
         Precision.EnsureSupported<T>();
         string? error = ValidateBatchNorm(input.Lengths, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
@@ -60,11 +146,35 @@ public static class Functional
 
         Tensor<T> x = TensorStorage.RowMajor(input);
         Tensor<T> output = Tensor.CreateFromShapeUninitialized<T>(x.Lengths);
-        if (x.FlattenedLength == 0) return output;
+        if (x.FlattenedLength == 0)
+        {
+            savedMean?.AsSpan().Fill(double.NaN);
+            savedInvStd?.AsSpan().Fill(double.NaN);
+            return (output, x);
+        }
 
-        BatchNormExecution.Run(x, output, runningMean, runningVar, weight, bias, training, momentum, eps);
-        return output;
+        BatchNormExecution.Run(x, output, runningMean, runningVar, weight, bias, training, momentum, eps, savedMean, savedInvStd);
+        return (output, x);
     }
+
+    /// <summary>The backward kernels over a forward's input and the statistics it used.</summary>
+    internal static BatchNormGradients<T> BackwardCore<T>(Tensor<T> gradOutput, Tensor<T> input, double[] mean, double[] invStd,
+                                                          double[] weight, bool batchStatistics,
+                                                          bool inputGradient, bool weightGradient, bool biasGradient)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Tensor<T> x = TensorStorage.RowMajor(input), dy = TensorStorage.RowMajor(gradOutput);
+        int channels = (int)x.Lengths[1];
+        Tensor<T>? dx = inputGradient ? Tensor.CreateFromShape<T>(x.Lengths) : null;
+        double[]? gradWeight = weightGradient ? new double[channels] : null;
+        double[]? gradBias = biasGradient ? new double[channels] : null;
+        if (x.FlattenedLength > 0)
+            BatchNormBackwardExecution.Run(x, dy, dx, mean, invStd, weight, batchStatistics, gradWeight, gradBias);
+        return new BatchNormGradients<T>(dx, gradWeight is null ? null : ToTensor<T>(gradWeight), gradBias is null ? null : ToTensor<T>(gradBias));
+    }
+
+    private static Tensor<T> ToTensor<T>(double[] values) where T : IFloatingPointIeee754<T> =>
+        Tensor.Create(values.Select(T.CreateTruncating).ToArray(), [values.Length]);
 
     /// <summary>
     /// Every check of <see cref="BatchNorm{T}"/>, in PyTorch's order, without running it: the first

@@ -53,16 +53,38 @@ public abstract class BatchNorm<T> : NormBase<T>
         ForwardPlan plan = Plan(input.Lengths);
         if (plan.Error is not null) throw new ArgumentException(plan.Error);
 
-        Tensor<T> output = Functional.BatchNorm(
+        int channels = (int)input.Lengths[1];
+        var savedMean = new double[channels];
+        var savedInvStd = new double[channels];
+        bool batchStatistics = plan.NormalizeWith == StatisticsSource.Batch;
+        (Tensor<T> output, Tensor<T> rowMajorInput) = Functional.BatchNormCore(
             input,
             plan.PassesRunningStatistics ? RunningMean : null,
             plan.PassesRunningStatistics ? RunningVar : null,
             Weight?.Data, Bias?.Data,
-            training: plan.NormalizeWith == StatisticsSource.Batch,
-            momentum: plan.Factor, eps: Eps);
+            training: batchStatistics, momentum: plan.Factor, eps: Eps,
+            savedMean, savedInvStd);
         if (plan.IncrementsCounter) NumBatchesTracked = plan.CounterAfter;
+        SaveForBackward(rowMajorInput, savedMean, savedInvStd, batchStatistics);
         return output;
     }
+
+    /// <summary>
+    /// The gradient of the loss with respect to the last <see cref="Forward"/>'s input, given dy, the gradient with
+    /// respect to its output (PyTorch's <c>y.backward(dy)</c> for this layer). Adds Σ dy·x̂ into <c>Weight.Grad</c> and
+    /// Σ dy into <c>Bias.Grad</c> (when they exist and require grad), as PyTorch's <c>.grad</c> accumulates.
+    /// </summary>
+    /// <param name="gradOutput">dy, the shape of the last forward's input.</param>
+    /// <returns>dx, a new tensor of the input's shape.</returns>
+    /// <remarks>
+    /// Uses what that forward saved: its input (do not modify it in between), the statistics it normalized
+    /// with, and the weight at that time. With batch statistics (training, or evaluation without buffers)
+    /// <c>dx = w·invStd/M · (M·dy - Σdy - x̂·Σ(dy·x̂))</c>; with running statistics <c>dx = dy·w·invStd</c>
+    /// (see <c>Kernels/BatchNormBackward.cs</c>). Calling it again for the same forward adds the gradients again.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">No forward has run yet.</exception>
+    /// <exception cref="ArgumentException"><paramref name="gradOutput"/> does not have the input's shape.</exception>
+    public Tensor<T> Backward(Tensor<T> gradOutput) => BackwardFromSaved(gradOutput);
 
     /// <summary>
     /// What the next <see cref="Forward"/> on an input of this shape will do, and why, without running

@@ -236,6 +236,51 @@ public abstract class NormBase<T>
         return new LoadStateDictResult(missing, unexpected);
     }
 
+    private SavedForward? savedForward;
+
+    /// <summary>Keeps what <c>Backward</c> needs from a successful forward: its row-major input, the per-channel
+    /// statistics it normalized with, and the weight it applied.</summary>
+    private protected void SaveForBackward(Tensor<T> input, double[] mean, double[] invStd, bool batchStatistics)
+    {
+        double[] weight = new double[mean.Length];
+        if (Weight is null) weight.AsSpan().Fill(1.0);
+        else
+        {
+            Span<T> values = TensorStorage.Span(Weight.Data);
+            for (int c = 0; c < weight.Length; c++) weight[c] = double.CreateTruncating(values[c]);
+        }
+
+        savedForward = new SavedForward(input, mean, invStd, weight, batchStatistics);
+    }
+
+    /// <summary>dx for the saved forward; accumulates the parameter gradients.</summary>
+    private protected Tensor<T> BackwardFromSaved(Tensor<T> gradOutput)
+    {
+        ArgumentNullException.ThrowIfNull(gradOutput);
+        SavedForward saved = savedForward
+            ?? throw new InvalidOperationException($"{ModuleName}.Backward needs a successful Forward first: there is no saved input to differentiate.");
+        if (!gradOutput.Lengths.SequenceEqual(saved.Input.Lengths))
+            throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the last Forward's input had shape " +
+                                        $"{TorchMessages.FormatShape(saved.Input.Lengths)}.", nameof(gradOutput));
+        bool weightGradient = Weight is { RequiresGrad: true }, biasGradient = Bias is { RequiresGrad: true };
+        BatchNormGradients<T> gradients = Functional.BackwardCore(gradOutput, saved.Input, saved.Mean, saved.InvStd, saved.Weight,
+                                                                  saved.BatchStatistics, true, weightGradient, biasGradient);
+        if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, gradients.Weight!);
+        if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, gradients.Bias!);
+        return gradients.Input!;
+    }
+
+    private static Tensor<T> Accumulate(Tensor<T>? grad, Tensor<T> addition)
+    {
+        if (grad is null) return addition;
+        Span<T> target = TensorStorage.Span(grad);
+        Span<T> source = TensorStorage.Span(addition);
+        for (int i = 0; i < target.Length; i++) target[i] += source[i];
+        return grad;
+    }
+
+    private sealed record SavedForward(Tensor<T> Input, double[] Mean, double[] InvStd, double[] Weight, bool BatchStatistics);
+
     /// <summary>Attribute changes on this instance that the next forward will ignore, in words.</summary>
     private protected List<string> IneffectiveChanges()
     {
