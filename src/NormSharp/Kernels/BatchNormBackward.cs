@@ -53,7 +53,7 @@ internal static class BatchNormBackward
         long count = (long)batch * spatial;
         double scale = invStd * weight;
         double k = batchStatistics ? dotP * invStd * invStd / count : 0.0;
-        double gradMean = 0.0;
+        double gradMean = batchStatistics ? sumDy / count : 0.0;
         for (int n = 0; n < batch; n++)
         {
             int offset = (n * channels + channel) * spatial;
