@@ -16,6 +16,10 @@ namespace NormSharp.Oracle.Tests;
 /// variance, plus twice the square of libtorch's possible mean error (a shifted centre adds δ² to the
 /// variance).</item>
 /// </list>
+/// <item>Gradients: dx = w·invStd·(dy - Σdy/M - x̂·Σ(dy·x̂)/M) is a difference of sums over M values, so its
+/// error is about (16 + 4n)·u·w·invStd·max|dy|·(1 + max|x̂|²), times the conditioning 1 + (|x| + |mean|)·invStd
+/// of the float subtraction x - mean. dweight = Σ dy·x̂ and dbias = Σ dy are sums of n terms: (16 + 4n)·u·n·max|dy|
+/// times max|x̂| (conditioned the same way) and 1.</item>
 /// <para>For double, u = 1.1e-16 makes every bound near machine precision. The counter and which tensors
 /// exist (null or not) must match exactly.</para>
 /// </remarks>
@@ -30,6 +34,14 @@ public static class OracleTolerance
     /// <summary>Bound on the running mean's difference after a forward.</summary>
     public static double RunningMean(double u, long n, double maxAbsX, double runningMean) =>
         u * (8 + 2 * n) * (maxAbsX + Math.Abs(runningMean) + 1);
+
+    /// <summary>Bound on |dx_ours - dx_torch| for an element of a channel.</summary>
+    public static double InputGradient(double u, long n, double invStd, double weight, double maxAbsDy, double maxAbsXhat, double conditioning) =>
+        u * (16 + 4 * n) * invStd * weight * maxAbsDy * (1 + maxAbsXhat * maxAbsXhat) * conditioning;
+
+    /// <summary>Bound on a parameter gradient's difference: a sum of n terms dy·factor.</summary>
+    public static double ParameterGradient(double u, long n, double maxAbsDy, double factor) =>
+        u * (16 + 4 * n) * n * maxAbsDy * (factor + 1);
 
     /// <summary>Bound on the running variance's difference after a forward.</summary>
     public static double RunningVar(double u, long n, double maxAbsX, double unbiasedVar, double runningVar)
