@@ -24,6 +24,11 @@ public class QuickStartTests
         StateDict sd = bn.StateDict();                                 // weight, bias, running_mean, running_var, num_batches_tracked
         var copy = new BatchNorm2d(3);
         copy.LoadStateDict(sd);
+
+        bn.Train();
+        Tensor<float> y3 = bn.Forward(x);
+        Tensor<float> dx = bn.Backward(y3);                            // dL/dx for dL/dy = y3; adds into Weight.Grad / Bias.Grad
+        bn.ZeroGrad();
         // --- end of quick start ---
 
         Assert.Equal([2, 3, 4, 4], y.Lengths.ToArray());
@@ -32,5 +37,7 @@ public class QuickStartTests
         Assert.Equal(96, y2.FlattenedLength);
         Assert.Equal(["weight", "bias", "running_mean", "running_var", "num_batches_tracked"], sd.Keys);
         Assert.Equal(1L, copy.NumBatchesTracked);
+        Assert.Equal(96, dx.FlattenedLength);
+        Assert.Null(bn.Weight!.Grad);
     }
 }
