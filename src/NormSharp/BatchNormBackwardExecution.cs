@@ -5,57 +5,128 @@ using NormSharp.Kernels;
 namespace NormSharp;
 
 /// <summary>
-/// Runs the backward kernels over a validated, non-empty, row-major (N, C, S) input, one task per block
-/// of channels (so the bits do not depend on the thread count).
+/// Runs the backward kernels over a validated, non-empty input (<see cref="NormLayout"/>): one read pass for
+/// Σ dy and Σ (x - mean)·dy per channel, a per-channel finish, then one pass writing dx. Items and the order
+/// of combining partial sums are set by the shape alone, as in <see cref="BatchNormExecution"/>.
 /// </summary>
 internal static unsafe class BatchNormBackwardExecution
 {
-    private const long MinimumElementsPerBlock = 1 << 15;
-
     /// <summary>dx into <paramref name="gradInput"/> (when given); Σ dy·x̂ and Σ dy per channel into the arrays (when given).</summary>
-    public static void Run<T>(Tensor<T> x, Tensor<T> dy, Tensor<T>? gradInput, ReadOnlySpan<double> mean, ReadOnlySpan<double> invStd,
-                              ReadOnlySpan<double> weight, bool batchStatistics, double[]? gradWeight, double[]? gradBias)
+    public static void Run<T>(NormLayout layout, Tensor<T> x, Tensor<T> dy, Tensor<T>? gradInput, ReadOnlySpan<double> mean,
+                              ReadOnlySpan<double> invStd, ReadOnlySpan<double> weight, bool batchStatistics,
+                              Span<double> gradWeight, Span<double> gradBias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ReadOnlySpan<nint> shape = x.Lengths;
-        int batch = (int)shape[0], channels = (int)shape[1];
-        int spatial = (int)(x.FlattenedLength / ((long)batch * channels));
+        int channels = layout.Channels;
+        long count = (long)layout.Batch * layout.Spatial;
+        BackwardWork<T> work = BackwardWork<T>.ForThisThread;
+        work.Layout = layout;
+        double[] doubles = Scratch<double>.First(layout.ReductionItems * layout.PartialLength + channels);
+        T[] parameters = Scratch<T>.First(4 * channels);
+
         fixed (T* px = TensorStorage.Span(x))
         fixed (T* pdy = TensorStorage.Span(dy))
         fixed (T* pdx = gradInput is null ? default : TensorStorage.Span(gradInput))
+        fixed (double* pDoubles = doubles)
+        fixed (T* pParameters = parameters)
         {
-            var job = new Job<T>
+            work.X = px;
+            work.Dy = pdy;
+            work.Dx = pdx;
+            work.Partials = pDoubles;
+            work.Mean = pDoubles + layout.ReductionItems * layout.PartialLength;
+            work.MeanT = pParameters;
+            work.GradMean = pParameters + channels;
+            work.K = pParameters + 2 * channels;
+            work.Scale = pParameters + 3 * channels;
+            work.BatchStatistics = batchStatistics;
+            for (int c = 0; c < channels; c++) work.Mean[c] = mean[c];
+
+            work.Phase = BackwardWork<T>.Reduce;
+            WorkerPool.For(layout.ReductionItems, work);
+
+            for (int c = 0; c < channels; c++)
             {
-                X = px, Dy = pdy, Dx = pdx, Batch = batch, Channels = channels, Spatial = spatial,
-                Mean = mean.ToArray(), InvStd = invStd.ToArray(), Weight = weight.ToArray(), BatchStatistics = batchStatistics,
-                GradWeight = gradWeight, GradBias = gradBias,
-            };
-            long perChannel = (long)batch * spatial;
-            WorkPartitioner.For(channels, Math.Max(1, MinimumElementsPerBlock / Math.Max(1, perChannel)), job.RunChannels);
+                (double sumDy, double dotP) = layout.CombinePartials(pDoubles, c);
+                if (!gradWeight.IsEmpty) gradWeight[c] = dotP * invStd[c];
+                if (!gradBias.IsEmpty) gradBias[c] = sumDy;
+                work.MeanT[c] = T.CreateTruncating(mean[c]);
+                work.GradMean[c] = T.CreateTruncating(sumDy / count);
+                work.K[c] = T.CreateTruncating(dotP * invStd[c] * invStd[c] / count);
+                work.Scale[c] = T.CreateTruncating(invStd[c] * weight[c]);
+            }
+
+            if (pdx != null)
+            {
+                work.Phase = BackwardWork<T>.Gradient;
+                WorkerPool.For(layout.MapItems, work);
+            }
         }
     }
 
-    private sealed class Job<T> where T : unmanaged, IFloatingPointIeee754<T>
+    private sealed class BackwardWork<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
     {
-        public T* X, Dy, Dx;
-        public int Batch, Channels, Spatial;
-        public double[] Mean = [], InvStd = [], Weight = [];
-        public bool BatchStatistics;
-        public double[]? GradWeight, GradBias;
+        public const int Reduce = 0, Gradient = 1;
 
-        public void RunChannels(long start, long end)
+        [ThreadStatic]
+        private static BackwardWork<T>? cached;
+
+        public T* X, Dy, Dx, MeanT, GradMean, K, Scale;
+        public double* Partials, Mean;
+        public NormLayout Layout;
+        public int Phase;
+        public bool BatchStatistics;
+
+        public static BackwardWork<T> ForThisThread => cached ??= new BackwardWork<T>();
+
+        public void Run(int index)
         {
-            int total = Batch * Channels * Spatial;
-            var x = new ReadOnlySpan<T>(X, total);
-            var dy = new ReadOnlySpan<T>(Dy, total);
-            for (int c = (int)start; c < end; c++)
+            NormLayout l = Layout;
+            int channels = l.Channels;
+            if (Phase == Reduce)
             {
-                BatchNormBackward.ReduceChannel(x, dy, Batch, Channels, Spatial, c, Mean[c], out double sumDy, out double dotP);
-                if (GradWeight is not null) GradWeight[c] = dotP * InvStd[c];
-                if (GradBias is not null) GradBias[c] = sumDy;
-                if (Dx != null)
-                    BatchNormBackward.InputGradientChannel(x, dy, new Span<T>(Dx, total), Batch, Channels, Spatial, c,
-                                                           Mean[c], InvStd[c], Weight[c], BatchStatistics, sumDy, dotP);
+                double* partial = Partials + (long)index * l.PartialLength;
+                if (l.IsRows)
+                {
+                    int first = index * l.RowsPerItem, rows = Math.Min(l.RowsPerItem, l.RowCount - first);
+                    long offset = (long)first * channels;
+                    BatchNormBackward.ReduceRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels), rows,
+                                                 new ReadOnlySpan<double>(Mean, channels), new Span<double>(partial, channels), new Span<double>(partial + channels, channels));
+                    return;
+                }
+
+                int c = index / l.ItemsPerChannel, block = index % l.ItemsPerChannel;
+                int firstPlane = block * l.PlanesPerItem, lastPlane = Math.Min(l.Batch, firstPlane + l.PlanesPerItem);
+                var sum = new Span<double>(partial, ShiftedMoments.Lanes);
+                var dot = new Span<double>(partial + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
+                for (int n = firstPlane; n < lastPlane; n++)
+                {
+                    long offset = ((long)n * channels + c) * l.Spatial;
+                    BatchNormBackward.ReduceRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial), Mean[c], sum, dot);
+                }
+
+                return;
+            }
+
+            if (l.IsRows)
+            {
+                int first = index * l.RowsPerItem, rows = Math.Min(l.RowsPerItem, l.RowCount - first);
+                long offset = (long)first * channels;
+                BatchNormBackward.InputGradientRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels),
+                                                    new Span<T>(Dx + offset, rows * channels), rows, new ReadOnlySpan<T>(MeanT, channels),
+                                                    new ReadOnlySpan<T>(GradMean, channels), new ReadOnlySpan<T>(K, channels),
+                                                    new ReadOnlySpan<T>(Scale, channels), BatchStatistics);
+                return;
+            }
+
+            int planes = l.Batch * channels;
+            int start = index * l.PlanesPerItem, end = Math.Min(planes, start + l.PlanesPerItem);
+            for (int p = start; p < end; p++)
+            {
+                int ch = p % channels;
+                long offset = (long)p * l.Spatial;
+                BatchNormBackward.InputGradientRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial),
+                                                   new Span<T>(Dx + offset, l.Spatial), MeanT[ch], GradMean[ch], K[ch], Scale[ch], BatchStatistics);
             }
         }
     }

@@ -5,94 +5,155 @@ using NormSharp.Kernels;
 namespace NormSharp;
 
 /// <summary>
-/// Runs the batch-norm kernels over a validated, non-empty, row-major (N, C, S) input: one task per
-/// block of channels, each channel reduced and transformed by one thread, so the bits do not depend
-/// on the thread count.
+/// Runs the forward kernels over a validated, non-empty input whose layout the kernels read directly
+/// (<see cref="NormLayout"/>). Training: one read pass of shifted moments, a per-channel finish (mean,
+/// invStd, running update, the folded alpha and beta), then one read-and-write pass. Evaluation: the fold
+/// from the running statistics, then the same single pass. Work is cut into items by the shape alone
+/// (about 64K elements each), partial sums are combined in item order: the bits do not depend on the
+/// degree of parallelism.
 /// </summary>
 internal static unsafe class BatchNormExecution
 {
-    // A block should carry enough elements to pay for a thread hand-off.
-    private const long MinimumElementsPerBlock = 1 << 15;
-
-    /// <summary>Normalizes <paramref name="x"/> into <paramref name="output"/>; when given, <paramref name="savedMean"/> and
-    /// <paramref name="savedInvStd"/> (length C) receive the statistics each channel was normalized with, in double.</summary>
-    public static void Run<T>(Tensor<T> x, Tensor<T> output, Tensor<T>? runningMean, Tensor<T>? runningVar,
+    /// <summary>Normalizes x into y; <paramref name="savedMean"/>/<paramref name="savedInvStd"/> (length C, when given) receive
+    /// the statistics each channel was normalized with, in double.</summary>
+    public static void Run<T>(NormLayout layout, Tensor<T> x, Tensor<T> y, Tensor<T>? runningMean, Tensor<T>? runningVar,
                               Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps,
-                              double[]? savedMean = null, double[]? savedInvStd = null)
+                              double[]? savedMean, double[]? savedInvStd)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        ReadOnlySpan<nint> shape = x.Lengths;
-        int batch = (int)shape[0], channels = (int)shape[1];
-        int spatial = (int)(x.FlattenedLength / ((long)batch * channels));
+        int channels = layout.Channels;
+        Span<T> rm = runningMean is null ? default : TensorStorage.Span(runningMean);
+        Span<T> rv = runningVar is null ? default : TensorStorage.Span(runningVar);
+        Span<T> w = weight is null ? default : TensorStorage.Span(weight);
+        Span<T> b = bias is null ? default : TensorStorage.Span(bias);
+        T[] folded = Scratch<T>.First(2 * channels);
+        ForwardWork<T> work = ForwardWork<T>.ForThisThread;
+        work.Layout = layout;
+        int momentItems = layout.ReductionItems;
+        double[] moments = training ? Scratch<double>.First(momentItems * layout.PartialLength + channels) : [];
 
         fixed (T* px = TensorStorage.Span(x))
-        fixed (T* py = TensorStorage.Span(output))
-        fixed (T* prm = runningMean is null ? default : TensorStorage.Span(runningMean))
-        fixed (T* prv = runningVar is null ? default : TensorStorage.Span(runningVar))
-        fixed (T* pw = weight is null ? default : TensorStorage.Span(weight))
-        fixed (T* pb = bias is null ? default : TensorStorage.Span(bias))
+        fixed (T* py = TensorStorage.Span(y))
+        fixed (T* pFolded = folded)
+        fixed (double* pMoments = moments)
         {
-            var job = new Job<T>
+            work.X = px;
+            work.Y = py;
+            work.Alpha = pFolded;
+            work.Beta = pFolded + channels;
+            if (training)
             {
-                X = px, Y = py, RunningMean = prm, RunningVar = prv, Weight = pw, Bias = pb,
-                Batch = batch, Channels = channels, Spatial = spatial,
-                Training = training, Momentum = momentum, Eps = eps,
-                SavedMean = savedMean, SavedInvStd = savedInvStd,
-            };
-            long perChannel = (long)batch * spatial;
-            long channelsPerBlock = Math.Max(1, MinimumElementsPerBlock / Math.Max(1, perChannel));
-            WorkPartitioner.For(channels, channelsPerBlock, job.RunChannels);
+                // The moments pass; the shift of a channel is its first value.
+                work.Partials = pMoments;
+                work.Shift = pMoments + momentItems * layout.PartialLength;
+                for (int c = 0; c < channels; c++)
+                    work.Shift[c] = double.CreateTruncating(layout.IsRows ? px[c] : px[(long)c * layout.Spatial]);
+                work.Phase = ForwardWork<T>.Moments;
+                WorkerPool.For(momentItems, work);
+
+                long count = (long)layout.Batch * layout.Spatial;
+                for (int c = 0; c < channels; c++)
+                {
+                    (double s1, double s2) = layout.CombinePartials(pMoments, c);
+                    (double mean, double varSum) = ShiftedMoments.MeanAndVarSum(work.Shift[c], s1, s2, count);
+                    double invStd = ShiftedMoments.InvStd(varSum / count, eps);
+                    if (!rm.IsEmpty) rm[c] = RunningStatistics.Blend(rm[c], mean, momentum);
+                    if (!rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSum / (count - 1), momentum);
+                    Fold(work, c, T.CreateTruncating(mean), T.CreateTruncating(invStd), w, b);
+                    if (savedMean is not null) savedMean[c] = mean;
+                    if (savedInvStd is not null) savedInvStd[c] = invStd;
+                }
+            }
+            else
+            {
+                for (int c = 0; c < channels; c++)
+                {
+                    Fold(work, c, rm[c], T.One / T.Sqrt(rv[c] + T.CreateTruncating(eps)), w, b);
+                    // libtorch's backward recomputes invStd in double, with a double eps.
+                    if (savedMean is not null) savedMean[c] = double.CreateTruncating(rm[c]);
+                    if (savedInvStd is not null) savedInvStd[c] = 1.0 / Math.Sqrt(double.CreateTruncating(rv[c]) + eps);
+                }
+            }
+
+            work.Phase = ForwardWork<T>.Transform;
+            WorkerPool.For(layout.MapItems, work);
         }
     }
 
-    private sealed class Job<T> where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Fold<T>(ForwardWork<T> work, int c, T mean, T invStd, Span<T> weight, Span<T> bias)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        public T* X, Y, RunningMean, RunningVar, Weight, Bias;
-        public int Batch, Channels, Spatial;
-        public bool Training;
-        public double Momentum, Eps;
-        public double[]? SavedMean, SavedInvStd;
+        (T alpha, T beta) = BatchNormTransform.ScaleAndShift(mean, invStd, weight.IsEmpty ? T.One : weight[c], bias.IsEmpty ? T.Zero : bias[c]);
+        work.Alpha[c] = alpha;
+        work.Beta[c] = beta;
+    }
 
-        public void RunChannels(long start, long end)
+    private sealed class ForwardWork<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        public const int Moments = 0, Transform = 1;
+
+        [ThreadStatic]
+        private static ForwardWork<T>? cached;
+
+        public T* X, Y, Alpha, Beta;
+        public double* Partials, Shift;
+        public NormLayout Layout;
+        public int Phase;
+
+        public static ForwardWork<T> ForThisThread => cached ??= new ForwardWork<T>();
+
+        public void Run(int index)
         {
-            int total = Batch * Channels * Spatial;
-            var x = new ReadOnlySpan<T>(X, total);
-            var y = new Span<T>(Y, total);
-            for (int c = (int)start; c < end; c++)
+            NormLayout l = Layout;
+            if (Phase == Moments)
             {
-                T mean, invStd;
-                double meanUsed, invStdUsed;
-                if (Training)
+                if (l.IsRows)
                 {
-                    BatchNormStatistics.CollectChannel(x, Batch, Channels, Spatial, c, out double batchMean, out double varSum);
-                    long count = (long)Batch * Spatial;
-                    meanUsed = batchMean;
-                    invStdUsed = BatchNormStatistics.InvStd(varSum / count, Eps);
-                    mean = T.CreateTruncating(meanUsed);
-                    invStd = T.CreateTruncating(invStdUsed);
-                    if (RunningMean != null) RunningMean[c] = RunningStatistics.Blend(RunningMean[c], batchMean, Momentum);
-                    if (RunningVar != null) RunningVar[c] = RunningStatistics.Blend(RunningVar[c], varSum / (count - 1), Momentum);
-                }
-                else
-                {
-                    mean = RunningMean[c];
-                    invStd = T.One / T.Sqrt(RunningVar[c] + T.CreateTruncating(Eps));
-                    // libtorch's backward recomputes this in double, with a double eps.
-                    meanUsed = double.CreateTruncating(mean);
-                    invStdUsed = 1.0 / Math.Sqrt(double.CreateTruncating(RunningVar[c]) + Eps);
+                    int first = index * l.RowsPerItem, rows = Math.Min(l.RowsPerItem, l.RowCount - first);
+                    double* partial = Partials + index * 2 * l.Channels;
+                    var shift = new ReadOnlySpan<double>(Shift, l.Channels);
+                    var sum = new Span<double>(partial, l.Channels);
+                    var squares = new Span<double>(partial + l.Channels, l.Channels);
+                    if (typeof(T) == typeof(float))
+                        ShiftedMoments.AccumulateRows(new ReadOnlySpan<float>((float*)X + (long)first * l.Channels, rows * l.Channels), rows, shift, sum, squares);
+                    else
+                        ShiftedMoments.AccumulateRows(new ReadOnlySpan<double>((double*)X + (long)first * l.Channels, rows * l.Channels), rows, shift, sum, squares);
+                    return;
                 }
 
-                if (SavedMean is not null) SavedMean[c] = meanUsed;
-                if (SavedInvStd is not null) SavedInvStd[c] = invStdUsed;
-
-                T w = Weight != null ? Weight[c] : T.One;
-                T b = Bias != null ? Bias[c] : T.Zero;
-                (T alpha, T beta) = BatchNormTransform.ScaleAndShift(mean, invStd, w, b);
-                for (int n = 0; n < Batch; n++)
+                int c = index / l.ItemsPerChannel, block = index % l.ItemsPerChannel;
+                int firstPlane = block * l.PlanesPerItem, lastPlane = Math.Min(l.Batch, firstPlane + l.PlanesPerItem);
+                double* lanes = Partials + index * 2 * ShiftedMoments.Lanes;
+                var laneSum = new Span<double>(lanes, ShiftedMoments.Lanes);
+                var laneSquares = new Span<double>(lanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
+                for (int n = firstPlane; n < lastPlane; n++)
                 {
-                    int offset = (n * Channels + c) * Spatial;
-                    BatchNormTransform.ApplyPlane(x.Slice(offset, Spatial), y.Slice(offset, Spatial), alpha, beta);
+                    long offset = ((long)n * l.Channels + c) * l.Spatial;
+                    if (typeof(T) == typeof(float))
+                        ShiftedMoments.AccumulateRun(new ReadOnlySpan<float>((float*)X + offset, l.Spatial), Shift[c], laneSum, laneSquares);
+                    else
+                        ShiftedMoments.AccumulateRun(new ReadOnlySpan<double>((double*)X + offset, l.Spatial), Shift[c], laneSum, laneSquares);
                 }
+
+                return;
+            }
+
+            if (l.IsRows)
+            {
+                int first = index * l.RowsPerItem, rows = Math.Min(l.RowsPerItem, l.RowCount - first);
+                long offset = (long)first * l.Channels;
+                BatchNormTransform.ApplyRows(new ReadOnlySpan<T>(X + offset, rows * l.Channels), new Span<T>(Y + offset, rows * l.Channels), rows,
+                                             new ReadOnlySpan<T>(Alpha, l.Channels), new ReadOnlySpan<T>(Beta, l.Channels));
+                return;
+            }
+
+            int planes = l.Batch * l.Channels;
+            int start = index * l.PlanesPerItem, end = Math.Min(planes, start + l.PlanesPerItem);
+            for (int p = start; p < end; p++)
+            {
+                int channel = p % l.Channels;
+                long offset = (long)p * l.Spatial;
+                BatchNormTransform.ApplyRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new Span<T>(Y + offset, l.Spatial), Alpha[channel], Beta[channel]);
             }
         }
     }

@@ -48,16 +48,39 @@ public static class Functional
                                          bool training = false, double momentum = 0.1, double eps = 1e-5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        return BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, null, null).Output;
+        return BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, null, null, null).Output;
     }
 
     /// <summary>
-    /// The twin of <c>torch.native_batch_norm</c>: <see cref="BatchNorm{T}"/> that also returns the statistics the
+    /// <see cref="BatchNorm{T}(Tensor{T}, Tensor{T}?, Tensor{T}?, Tensor{T}?, Tensor{T}?, bool, double, double)"/> writing into
+    /// <paramref name="destination"/> instead of a new tensor: no allocation in steady state.
+    /// </summary>
+    /// <param name="input">(N, C) or (N, C, *).</param>
+    /// <param name="runningMean">(C) running mean, or null.</param>
+    /// <param name="runningVar">(C) running variance, or null.</param>
+    /// <param name="weight">(C) scale, or null.</param>
+    /// <param name="bias">(C) shift, or null.</param>
+    /// <param name="training">Batch statistics (true) or running statistics (false).</param>
+    /// <param name="momentum">Factor of the running-statistics update.</param>
+    /// <param name="eps">Added to the variance inside the square root.</param>
+    /// <param name="destination">The input's lengths, laid out as the input (row-major, or channels-last for a
+    /// channels-last input); may be the input itself.</param>
+    /// <exception cref="ArgumentException">A check fails, or the destination does not fit.</exception>
+    public static void BatchNorm<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight, Tensor<T>? bias,
+                                    bool training, double momentum, double eps, Tensor<T> destination)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, null, null, destination);
+    }
+
+    /// <summary>
+    /// The twin of <c>torch.native_batch_norm</c>: <see cref="BatchNorm{T}(Tensor{T}, Tensor{T}?, Tensor{T}?, Tensor{T}?, Tensor{T}?, bool, double, double)"/> that also returns the statistics the
     /// input was normalized with, which <see cref="BatchNormBackward{T}"/> needs.
     /// </summary>
     /// <returns>The output; in training the batch mean and invStd = 1 / sqrt(var_b + eps), shape (C); in
     /// evaluation both saved tensors are empty, as libtorch's CPU kernel returns them.</returns>
-    /// <inheritdoc cref="BatchNorm{T}" path="/param"/>
+    /// <inheritdoc cref="BatchNorm{T}(Tensor{T}, Tensor{T}?, Tensor{T}?, Tensor{T}?, Tensor{T}?, bool, double, double)" path="/param"/>
     /// <exception cref="ArgumentException">A check fails; the message is PyTorch's.</exception>
     public static BatchNormResult<T> NativeBatchNorm<T>(Tensor<T> input, Tensor<T>? weight, Tensor<T>? bias,
                                                         Tensor<T>? runningMean, Tensor<T>? runningVar,
@@ -66,7 +89,7 @@ public static class Functional
     {
         int channels = input.Rank >= 2 ? (int)input.Lengths[1] : 0;
         double[]? mean = training ? new double[channels] : null, invStd = training ? new double[channels] : null;
-        Tensor<T> output = BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, mean, invStd).Output;
+        Tensor<T> output = BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, mean, invStd, null).Output;
         return new BatchNormResult<T>(output, ToTensor<T>(mean ?? []), ToTensor<T>(invStd ?? []));
     }
 
@@ -125,13 +148,18 @@ public static class Functional
             scale[c] = weight is null ? 1.0 : double.CreateTruncating(weightValues[c]);
         }
 
-        return BackwardCore(gradOutput, input, mean, invStd, scale, training, inputGradient, weightGradient, biasGradient);
+        double[]? gradWeight = weightGradient ? new double[channels] : null;
+        double[]? gradBias = biasGradient ? new double[channels] : null;
+        Tensor<T>? dx = BackwardCore(gradOutput, input, mean, invStd, scale, training, inputGradient, gradWeight, gradBias, null);
+        return new BatchNormGradients<T>(dx, gradWeight is null ? null : ToTensor<T>(gradWeight), gradBias is null ? null : ToTensor<T>(gradBias));
     }
 
-    /// <summary>Validation, then the forward kernels; modules call this to keep the statistics for backward.</summary>
+    /// <summary>Validation, then the forward kernels; modules call this to keep the statistics for backward.
+    /// Returns the output and the input as the kernels read it (the input itself, or a row-major copy).</summary>
     internal static (Tensor<T> Output, Tensor<T> Input) BatchNormCore<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar,
                                                                         Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum,
-                                                                        double eps, double[]? savedMean, double[]? savedInvStd)
+                                                                        double eps, double[]? savedMean, double[]? savedInvStd,
+                                                                        Tensor<T>? destination)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -144,8 +172,14 @@ public static class Functional
         EnsureRowMajor(weight, "weight");
         EnsureRowMajor(bias, "bias");
 
-        Tensor<T> x = TensorStorage.RowMajor(input);
-        Tensor<T> output = Tensor.CreateFromShapeUninitialized<T>(x.Lengths);
+        (Tensor<T> x, NormLayout layout) = Readable(input);
+        Tensor<T> output;
+        if (destination is null) output = layout.AllocateLike(x);
+        else if (layout.Matches(destination, x.Lengths)) output = destination;
+        else throw new ArgumentException(
+            $"destination must have the input's shape {TorchMessages.FormatShape(x.Lengths)} and layout ({(layout.IsChannelsLast ? "channels-last" : "row-major")}).",
+            nameof(destination));
+
         if (x.FlattenedLength == 0)
         {
             savedMean?.AsSpan().Fill(double.NaN);
@@ -153,31 +187,60 @@ public static class Functional
             return (output, x);
         }
 
-        BatchNormExecution.Run(x, output, runningMean, runningVar, weight, bias, training, momentum, eps, savedMean, savedInvStd);
+        BatchNormExecution.Run(layout, x, output, runningMean, runningVar, weight, bias, training, momentum, eps, savedMean, savedInvStd);
         return (output, x);
     }
 
-    /// <summary>The backward kernels over a forward's input and the statistics it used.</summary>
-    internal static BatchNormGradients<T> BackwardCore<T>(Tensor<T> gradOutput, Tensor<T> input, double[] mean, double[] invStd,
-                                                          double[] weight, bool batchStatistics,
-                                                          bool inputGradient, bool weightGradient, bool biasGradient)
+    /// <summary>The input as the kernels can read it: itself when row-major or channels-last, else a row-major copy.</summary>
+    internal static (Tensor<T> Tensor, NormLayout Layout) Readable<T>(Tensor<T> input)
+    {
+        if (NormLayout.TryDescribe(input, out NormLayout layout)) return (input, layout);
+        Tensor<T> copy = TensorStorage.RowMajorCopy(input);
+        NormLayout.TryDescribe(copy, out layout);
+        return (copy, layout);
+    }
+
+    /// <summary>The backward kernels over a forward's input and the statistics it used. <paramref name="gradWeight"/>
+    /// and <paramref name="gradBias"/> (length C, or empty when not wanted) receive the parameter gradients.</summary>
+    internal static Tensor<T>? BackwardCore<T>(Tensor<T> gradOutput, Tensor<T> input, ReadOnlySpan<double> mean, ReadOnlySpan<double> invStd,
+                                               ReadOnlySpan<double> weight, bool batchStatistics, bool inputGradient,
+                                               Span<double> gradWeight, Span<double> gradBias, Tensor<T>? destination)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        Tensor<T> x = TensorStorage.RowMajor(input), dy = TensorStorage.RowMajor(gradOutput);
-        int channels = (int)x.Lengths[1];
-        Tensor<T>? dx = inputGradient ? Tensor.CreateFromShape<T>(x.Lengths) : null;
-        double[]? gradWeight = weightGradient ? new double[channels] : null;
-        double[]? gradBias = biasGradient ? new double[channels] : null;
+        (Tensor<T> x, NormLayout layout) = Readable(input);
+        Tensor<T> dy = gradOutput;
+        if (!layout.Matches(dy, x.Lengths))
+        {
+            // dy laid out differently from x: read both row-major.
+            x = layout.IsChannelsLast ? TensorStorage.RowMajorCopy(x) : x;
+            dy = TensorStorage.RowMajorCopy(gradOutput);
+            NormLayout.TryDescribe(x, out layout);
+        }
+
+        Tensor<T>? dx = null;
+        if (inputGradient)
+        {
+            if (destination is null) dx = layout.AllocateLike(x);
+            else if (layout.Matches(destination, x.Lengths)) dx = destination;
+            else throw new ArgumentException($"destination must have the input's shape {TorchMessages.FormatShape(x.Lengths)} and layout.", nameof(destination));
+        }
+
         if (x.FlattenedLength > 0)
-            BatchNormBackwardExecution.Run(x, dy, dx, mean, invStd, weight, batchStatistics, gradWeight, gradBias);
-        return new BatchNormGradients<T>(dx, gradWeight is null ? null : ToTensor<T>(gradWeight), gradBias is null ? null : ToTensor<T>(gradBias));
+            BatchNormBackwardExecution.Run(layout, x, dy, dx, mean, invStd, weight, batchStatistics, gradWeight, gradBias);
+        else
+        {
+            gradWeight.Clear();
+            gradBias.Clear();
+        }
+
+        return dx;
     }
 
     private static Tensor<T> ToTensor<T>(double[] values) where T : IFloatingPointIeee754<T> =>
         Tensor.Create(values.Select(T.CreateTruncating).ToArray(), [values.Length]);
 
     /// <summary>
-    /// Every check of <see cref="BatchNorm{T}"/>, in PyTorch's order, without running it: the first
+    /// Every check of <see cref="BatchNorm{T}(Tensor{T}, Tensor{T}?, Tensor{T}?, Tensor{T}?, Tensor{T}?, bool, double, double)"/>, in PyTorch's order, without running it: the first
     /// failing check's message, or null. Modules use it to plan a forward before changing anything.
     /// </summary>
     internal static string? ValidateBatchNorm(ReadOnlySpan<nint> shape, long? runningMeanLength, long? runningVarLength,

@@ -22,7 +22,15 @@ internal static class TensorStorage
     }
 
     /// <summary>The tensor itself when it is row-major, else a row-major copy.</summary>
-    public static Tensor<T> RowMajor<T>(Tensor<T> tensor) => IsRowMajor(tensor) ? tensor : tensor.ToDenseTensor();
+    public static Tensor<T> RowMajor<T>(Tensor<T> tensor) => IsRowMajor(tensor) ? tensor : RowMajorCopy(tensor);
+
+    /// <summary>A new row-major tensor with the same elements (any strides in, logical order out).</summary>
+    public static Tensor<T> RowMajorCopy<T>(Tensor<T> tensor)
+    {
+        var values = new T[tensor.FlattenedLength];
+        tensor.FlattenTo(values);
+        return Tensor.Create(values, tensor.Lengths);
+    }
 
     /// <summary>The elements of a row-major tensor as one span (empty for an empty tensor).</summary>
     public static Span<T> Span<T>(Tensor<T> tensor)

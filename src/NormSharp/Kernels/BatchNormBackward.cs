@@ -1,68 +1,150 @@
 using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace NormSharp.Kernels;
 
 /// <summary>
-/// Gradients of batch normalization for one channel. x and dy are (N, C, S) row-major; mean and invStd
-/// are the statistics the forward normalized with.
+/// Gradients of batch normalization. Two passes: the two per-channel sums, then the input gradient.
 /// </summary>
 /// <remarks>
-/// With x̂ = (x - mean)·invStd and sums over the M values of the channel (in double, on one thread):
+/// With x̂ = (x - mean)·invStd and sums over the M values of a channel (in double, lanes as in
+/// <see cref="ShiftedMoments"/>, so the order is fixed by the shape):
 /// <code>
 /// sumDy = Σ dy                      gradBias   = sumDy
 /// dotP  = Σ (x - mean)·dy           gradWeight = dotP·invStd      ( = Σ dy·x̂ )
 /// batch statistics (training, or evaluation without buffers): the statistics depend on x, so
-///     dx = (dy - sumDy/M - (x - mean)·dotP·invStd²/M)·invStd·w
+///     dx = (dy - sumDy/M - (x - mean)·k)·invStd·w,   k = dotP·invStd²/M
 ///        = w·invStd/M · (M·dy - Σdy - x̂·Σ(dy·x̂))
 /// running statistics (evaluation with buffers): they are constants, so
 ///     dx = dy·invStd·w
 /// </code>
-/// (w = 1 without affine.) Passes over memory: one read of x and dy for the sums, then one read of
-/// x and dy and one write of dx.
+/// (w = 1 without affine.) The input gradient is computed in T, as libtorch does. Passes over memory:
+/// one read of x and dy for the sums; one read of x and dy and one write of dx.
 /// </remarks>
 internal static class BatchNormBackward
 {
-    /// <summary>Σ dy and Σ (x - mean)·dy over one channel.</summary>
-    public static void ReduceChannel<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int batch, int channels, int spatial, int channel,
-                                        double mean, out double sumDy, out double dotP)
-        where T : IFloatingPointIeee754<T>
+    /// <summary>Adds Σ dy and Σ (x - mean)·dy of a contiguous run into 16 lanes each.</summary>
+    public static void ReduceRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, double mean, Span<double> sumDy, Span<double> dotP)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        double sum = 0, dot = 0;
-        for (int n = 0; n < batch; n++)
+        int i = 0;
+        if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && x.Length >= ShiftedMoments.Lanes)
         {
-            int offset = (n * channels + channel) * spatial;
-            ReadOnlySpan<T> xs = x.Slice(offset, spatial), gs = dy.Slice(offset, spatial);
-            for (int s = 0; s < spatial; s++)
+            ReadOnlySpan<float> xs = MemoryMarshal.Cast<T, float>(x), gs = MemoryMarshal.Cast<T, float>(dy);
+            ref float xr = ref MemoryMarshal.GetReference(xs), gr = ref MemoryMarshal.GetReference(gs);
+            ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
+            Vector256<double> m = Vector256.Create(mean);
+            Vector256<double> s0 = Vector256.LoadUnsafe(ref sr), s1 = Vector256.LoadUnsafe(ref sr, 4), s2 = Vector256.LoadUnsafe(ref sr, 8), s3 = Vector256.LoadUnsafe(ref sr, 12);
+            Vector256<double> d0 = Vector256.LoadUnsafe(ref dr), d1 = Vector256.LoadUnsafe(ref dr, 4), d2 = Vector256.LoadUnsafe(ref dr, 8), d3 = Vector256.LoadUnsafe(ref dr, 12);
+            for (; i <= x.Length - ShiftedMoments.Lanes; i += ShiftedMoments.Lanes)
             {
-                double g = double.CreateTruncating(gs[s]);
-                sum += g;
-                dot += (double.CreateTruncating(xs[s]) - mean) * g;
+                (Vector256<double> xa, Vector256<double> xb) = Vector256.Widen(Vector256.LoadUnsafe(ref xr, (nuint)i));
+                (Vector256<double> xc, Vector256<double> xd) = Vector256.Widen(Vector256.LoadUnsafe(ref xr, (nuint)(i + 8)));
+                (Vector256<double> ga, Vector256<double> gb) = Vector256.Widen(Vector256.LoadUnsafe(ref gr, (nuint)i));
+                (Vector256<double> gc, Vector256<double> gd) = Vector256.Widen(Vector256.LoadUnsafe(ref gr, (nuint)(i + 8)));
+                s0 += ga; s1 += gb; s2 += gc; s3 += gd;
+                d0 += (xa - m) * ga; d1 += (xb - m) * gb; d2 += (xc - m) * gc; d3 += (xd - m) * gd;
+            }
+
+            s0.StoreUnsafe(ref sr); s1.StoreUnsafe(ref sr, 4); s2.StoreUnsafe(ref sr, 8); s3.StoreUnsafe(ref sr, 12);
+            d0.StoreUnsafe(ref dr); d1.StoreUnsafe(ref dr, 4); d2.StoreUnsafe(ref dr, 8); d3.StoreUnsafe(ref dr, 12);
+        }
+        else if (typeof(T) == typeof(double) && Vector256.IsHardwareAccelerated && x.Length >= ShiftedMoments.Lanes)
+        {
+            ReadOnlySpan<double> xs = MemoryMarshal.Cast<T, double>(x), gs = MemoryMarshal.Cast<T, double>(dy);
+            ref double xr = ref MemoryMarshal.GetReference(xs), gr = ref MemoryMarshal.GetReference(gs);
+            ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
+            Vector256<double> m = Vector256.Create(mean);
+            for (; i <= x.Length - ShiftedMoments.Lanes; i += ShiftedMoments.Lanes)
+            {
+                for (int part = 0; part < ShiftedMoments.Lanes; part += 4)
+                {
+                    Vector256<double> g = Vector256.LoadUnsafe(ref gr, (nuint)(i + part));
+                    (Vector256.LoadUnsafe(ref sr, (nuint)part) + g).StoreUnsafe(ref sr, (nuint)part);
+                    (Vector256.LoadUnsafe(ref dr, (nuint)part) + (Vector256.LoadUnsafe(ref xr, (nuint)(i + part)) - m) * g).StoreUnsafe(ref dr, (nuint)part);
+                }
             }
         }
 
-        sumDy = sum;
-        dotP = dot;
+        for (; i < x.Length; i++)
+        {
+            double g = double.CreateTruncating(dy[i]);
+            sumDy[i % ShiftedMoments.Lanes] += g;
+            dotP[i % ShiftedMoments.Lanes] += (double.CreateTruncating(x[i]) - mean) * g;
+        }
     }
 
-    /// <summary>dx for one channel: the batch-statistics formula when <paramref name="batchStatistics"/>, else dy·invStd·w.</summary>
-    public static void InputGradientChannel<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int batch, int channels, int spatial,
-                                               int channel, double mean, double invStd, double weight, bool batchStatistics,
-                                               double sumDy, double dotP)
-        where T : IFloatingPointIeee754<T>
+    /// <summary>Rows layout: adds Σ dy into sumDy[c] and Σ (x - mean[c])·dy into dotP[c], row after row.</summary>
+    public static void ReduceRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int rows, ReadOnlySpan<double> mean, Span<double> sumDy, Span<double> dotP)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
-        long count = (long)batch * spatial;
-        double scale = invStd * weight;
-        double k = batchStatistics ? dotP * invStd * invStd / count : 0.0;
-        double gradMean = batchStatistics ? sumDy / count : 0.0;
-        for (int n = 0; n < batch; n++)
+        int channels = mean.Length;
+        for (int r = 0; r < rows; r++)
         {
-            int offset = (n * channels + channel) * spatial;
-            ReadOnlySpan<T> xs = x.Slice(offset, spatial), gs = dy.Slice(offset, spatial);
-            Span<T> gradient = dx.Slice(offset, spatial);
-            for (int s = 0; s < spatial; s++)
+            int offset = r * channels;
+            for (int c = 0; c < channels; c++)
             {
-                double centred = double.CreateTruncating(xs[s]) - mean;
-                gradient[s] = T.CreateTruncating((double.CreateTruncating(gs[s]) - gradMean - centred * k) * scale);
+                double g = double.CreateTruncating(dy[offset + c]);
+                sumDy[c] += g;
+                dotP[c] += (double.CreateTruncating(x[offset + c]) - mean[c]) * g;
+            }
+        }
+    }
+
+    /// <summary>dx over a contiguous run of one channel: (dy - gradMean - (x - mean)·k)·scale, or dy·scale with running statistics.</summary>
+    public static void InputGradientRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, T mean, T gradMean, T k, T scale, bool batchStatistics)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int i = 0;
+        int width = Vector256<T>.Count;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            ref T xr = ref MemoryMarshal.GetReference(x), gr = ref MemoryMarshal.GetReference(dy), outr = ref MemoryMarshal.GetReference(dx);
+            Vector256<T> m = Vector256.Create(mean), gm = Vector256.Create(gradMean), kv = Vector256.Create(k), s = Vector256.Create(scale);
+            for (; i <= x.Length - width; i += width)
+            {
+                Vector256<T> g = Vector256.LoadUnsafe(ref gr, (nuint)i);
+                Vector256<T> result = batchStatistics ? (g - gm - (Vector256.LoadUnsafe(ref xr, (nuint)i) - m) * kv) * s : g * s;
+                result.StoreUnsafe(ref outr, (nuint)i);
+            }
+        }
+
+        for (; i < x.Length; i++)
+            dx[i] = batchStatistics ? (dy[i] - gradMean - (x[i] - mean) * k) * scale : dy[i] * scale;
+    }
+
+    /// <summary>Rows layout: dx[r, c] with per-channel mean, gradMean, k and scale.</summary>
+    public static void InputGradientRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int rows, ReadOnlySpan<T> mean,
+                                            ReadOnlySpan<T> gradMean, ReadOnlySpan<T> k, ReadOnlySpan<T> scale, bool batchStatistics)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int channels = mean.Length;
+        int width = Vector256<T>.Count;
+        ref T mr = ref MemoryMarshal.GetReference(mean), gmr = ref MemoryMarshal.GetReference(gradMean);
+        ref T kr = ref MemoryMarshal.GetReference(k), sr = ref MemoryMarshal.GetReference(scale);
+        for (int r = 0; r < rows; r++)
+        {
+            int offset = r * channels;
+            int c = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                ref T xr = ref MemoryMarshal.GetReference(x.Slice(offset, channels)), gr = ref MemoryMarshal.GetReference(dy.Slice(offset, channels));
+                ref T outr = ref MemoryMarshal.GetReference(dx.Slice(offset, channels));
+                for (; c <= channels - width; c += width)
+                {
+                    Vector256<T> g = Vector256.LoadUnsafe(ref gr, (nuint)c), s = Vector256.LoadUnsafe(ref sr, (nuint)c);
+                    Vector256<T> result = batchStatistics
+                        ? (g - Vector256.LoadUnsafe(ref gmr, (nuint)c) - (Vector256.LoadUnsafe(ref xr, (nuint)c) - Vector256.LoadUnsafe(ref mr, (nuint)c)) * Vector256.LoadUnsafe(ref kr, (nuint)c)) * s
+                        : g * s;
+                    result.StoreUnsafe(ref outr, (nuint)c);
+                }
+            }
+
+            for (; c < channels; c++)
+            {
+                T g = dy[offset + c];
+                dx[offset + c] = batchStatistics ? (g - gradMean[c] - (x[offset + c] - mean[c]) * k[c]) * scale[c] : g * scale[c];
             }
         }
     }

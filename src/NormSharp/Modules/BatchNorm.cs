@@ -47,35 +47,48 @@ public abstract class BatchNorm<T> : NormBase<T>
     /// // bn.NumBatchesTracked == 1; bn.RunningMean == 0.1 * [2.5, 3.5, 4.5]
     /// </code>
     /// </example>
-    public Tensor<T> Forward(Tensor<T> input)
+    public Tensor<T> Forward(Tensor<T> input) => ForwardInto(input, null);
+
+    /// <summary>
+    /// <see cref="Forward(Tensor{T})"/> writing into <paramref name="destination"/>: no allocation in steady state.
+    /// </summary>
+    /// <param name="input">(N, C, *) with a rank this layer accepts.</param>
+    /// <param name="destination">The input's lengths, laid out as the input (row-major, or channels-last for a
+    /// channels-last input).</param>
+    /// <exception cref="ArgumentException">A check fails (nothing changed), or the destination does not fit.</exception>
+    public void Forward(Tensor<T> input, Tensor<T> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ForwardInto(input, destination);
+    }
+
+    private Tensor<T> ForwardInto(Tensor<T> input, Tensor<T>? destination)
     {
         ArgumentNullException.ThrowIfNull(input);
-        ForwardPlan plan = Plan(input.Lengths);
-        if (plan.Error is not null) throw new ArgumentException(plan.Error);
+        ForwardDecision decision = Decide(input.Lengths);
+        if (decision.Error is not null) throw new ArgumentException(decision.Error);
 
         int channels = (int)input.Lengths[1];
-        var savedMean = new double[channels];
-        var savedInvStd = new double[channels];
-        bool batchStatistics = plan.NormalizeWith == StatisticsSource.Batch;
-        (Tensor<T> output, Tensor<T> rowMajorInput) = Functional.BatchNormCore(
+        (double[] savedMean, double[] savedInvStd) = SavedStatistics(channels);
+        (Tensor<T> output, Tensor<T> readInput) = Functional.BatchNormCore(
             input,
-            plan.PassesRunningStatistics ? RunningMean : null,
-            plan.PassesRunningStatistics ? RunningVar : null,
+            decision.PassesRunningStatistics ? RunningMean : null,
+            decision.PassesRunningStatistics ? RunningVar : null,
             Weight?.Data, Bias?.Data,
-            training: batchStatistics, momentum: plan.Factor, eps: Eps,
-            savedMean, savedInvStd);
-        if (plan.IncrementsCounter) NumBatchesTracked = plan.CounterAfter;
-        SaveForBackward(rowMajorInput, savedMean, savedInvStd, batchStatistics);
+            training: decision.UseBatchStatistics, momentum: decision.Factor, eps: Eps,
+            savedMean, savedInvStd, destination);
+        if (decision.IncrementsCounter) NumBatchesTracked = decision.CounterAfter;
+        SaveForBackward(readInput, decision.UseBatchStatistics);
         return output;
     }
 
     /// <summary>
-    /// The gradient of the loss with respect to the last <see cref="Forward"/>'s input, given dy, the gradient with
+    /// The gradient of the loss with respect to the last <see cref="Forward(Tensor{T})"/>'s input, given dy, the gradient with
     /// respect to its output (PyTorch's <c>y.backward(dy)</c> for this layer). Adds Σ dy·x̂ into <c>Weight.Grad</c> and
     /// Σ dy into <c>Bias.Grad</c> (when they exist and require grad), as PyTorch's <c>.grad</c> accumulates.
     /// </summary>
     /// <param name="gradOutput">dy, the shape of the last forward's input.</param>
-    /// <returns>dx, a new tensor of the input's shape.</returns>
+    /// <returns>dx, a new tensor of the input's shape and layout.</returns>
     /// <remarks>
     /// Uses what that forward saved: its input (do not modify it in between), the statistics it normalized
     /// with, and the weight at that time. With batch statistics (training, or evaluation without buffers)
@@ -84,31 +97,69 @@ public abstract class BatchNorm<T> : NormBase<T>
     /// </remarks>
     /// <exception cref="InvalidOperationException">No forward has run yet.</exception>
     /// <exception cref="ArgumentException"><paramref name="gradOutput"/> does not have the input's shape.</exception>
-    public Tensor<T> Backward(Tensor<T> gradOutput) => BackwardFromSaved(gradOutput);
+    public Tensor<T> Backward(Tensor<T> gradOutput) => BackwardFromSaved(gradOutput, null)!;
+
+    /// <summary><see cref="Backward(Tensor{T})"/> writing dx into <paramref name="destination"/> (the input's shape and layout).</summary>
+    /// <param name="gradOutput">dy, the shape of the last forward's input.</param>
+    /// <param name="destination">Receives dx.</param>
+    /// <exception cref="InvalidOperationException">No forward has run yet.</exception>
+    /// <exception cref="ArgumentException">A shape or layout does not fit.</exception>
+    public void Backward(Tensor<T> gradOutput, Tensor<T> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        BackwardFromSaved(gradOutput, destination);
+    }
 
     /// <summary>
-    /// What the next <see cref="Forward"/> on an input of this shape will do, and why, without running
+    /// What the next <see cref="Forward(Tensor{T})"/> on an input of this shape will do, and why, without running
     /// it or changing anything. Forward executes this very plan.
     /// </summary>
     /// <param name="inputShape">The input's lengths, e.g. <c>x.Lengths</c>.</param>
-    public ForwardPlan Explain(ReadOnlySpan<nint> inputShape) => Plan(inputShape);
+    public ForwardPlan Explain(ReadOnlySpan<nint> inputShape) => Describe(Decide(inputShape), inputShape);
 
-    /// <summary>PyTorch's <c>_BatchNorm.forward</c> decision, made into a record (see <see cref="ForwardPlan"/>).</summary>
-    private ForwardPlan Plan(ReadOnlySpan<nint> shape)
+    /// <summary>
+    /// PyTorch's <c>_BatchNorm.forward</c> decision (factor, counter, <c>bn_training</c>, which buffers are handed on)
+    /// plus every check: the one method behind both <see cref="Forward(Tensor{T})"/> and <see cref="Explain"/>.
+    /// Allocates nothing unless the forward is going to fail.
+    /// </summary>
+    private ForwardDecision Decide(ReadOnlySpan<nint> shape)
     {
-        var reasons = new List<string>();
         bool hasBuffers = RunningMean is not null || RunningVar is not null;
-        string momentumText = Momentum is double m ? $"momentum = {m}" : "momentum is null";
 
         // Steps 2-3: the factor and the counter.
         double factor = Momentum ?? 0.0;
         bool incrementsCounter = Training && TrackRunningStats && NumBatchesTracked is not null;
         long? counterAfter = incrementsCounter ? NumBatchesTracked + 1 : NumBatchesTracked;
-        if (incrementsCounter)
+        if (incrementsCounter) factor = Momentum ?? 1.0 / counterAfter!.Value;
+
+        // Step 4: which statistics normalize (PyTorch's bn_training). Step 5: which buffers are handed on.
+        bool useBatchStatistics = Training || (RunningMean is null && RunningVar is null);
+        bool passesBuffers = !Training || TrackRunningStats;
+        bool nonEmpty = shape.Length >= 2 && Functional.ValuesPerChannel(shape) > 0 && shape[1] > 0;
+        bool updates = useBatchStatistics && passesBuffers && hasBuffers && nonEmpty;
+
+        string? error = AcceptedRanks.Contains(shape.Length)
+            ? Functional.ValidateBatchNorm(shape, passesBuffers ? RunningMean?.FlattenedLength : null, passesBuffers ? RunningVar?.FlattenedLength : null,
+                                           Weight?.Data.FlattenedLength, Bias?.Data.FlattenedLength, useBatchStatistics, Eps)
+            : TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length);
+        if (error is not null)
         {
-            factor = Momentum ?? 1.0 / counterAfter!.Value;
-            reasons.Add($"training with TrackRunningStats = true: num_batches_tracked goes from {NumBatchesTracked} to {counterAfter}.");
+            incrementsCounter = false;
+            counterAfter = NumBatchesTracked;
+            updates = false;
         }
+
+        return new ForwardDecision(useBatchStatistics, passesBuffers, updates, factor, incrementsCounter, counterAfter, hasBuffers, error);
+    }
+
+    /// <summary>The decision in words: the <see cref="ForwardPlan"/> that <see cref="Explain"/> returns.</summary>
+    private ForwardPlan Describe(ForwardDecision decision, ReadOnlySpan<nint> shape)
+    {
+        var reasons = new List<string>();
+        string momentumText = Momentum is double m ? $"momentum = {m}" : "momentum is null";
+        bool wouldIncrement = Training && TrackRunningStats && NumBatchesTracked is not null;
+        if (wouldIncrement)
+            reasons.Add($"training with TrackRunningStats = true: num_batches_tracked goes from {NumBatchesTracked} to {NumBatchesTracked + 1}.");
         else if (NumBatchesTracked is null)
             reasons.Add("the layer was built without running statistics: there is no num_batches_tracked.");
         else if (!Training)
@@ -116,54 +167,32 @@ public abstract class BatchNorm<T> : NormBase<T>
         else
             reasons.Add("TrackRunningStats is false now: num_batches_tracked does not move.");
 
-        // Step 4: which statistics normalize (PyTorch's bn_training).
-        bool useBatchStatistics = Training || (RunningMean is null && RunningVar is null);
         if (Training)
             reasons.Add("training mode: the batch's own mean and biased variance normalize the input.");
-        else if (useBatchStatistics)
+        else if (decision.UseBatchStatistics)
             reasons.Add("evaluation mode, but the layer has no running buffers: the batch's own mean and biased variance " +
                         "normalize the input, exactly as in training.");
         else
             reasons.Add("evaluation mode and the running buffers exist: running_mean and running_var normalize the input" +
                         (TrackRunningStats ? "." : " (TrackRunningStats = false does not change this: only the buffers' existence counts)."));
 
-        // Step 5: which buffers are handed on, and so whether they are updated.
-        bool passesBuffers = !Training || TrackRunningStats;
-        bool nonEmpty = shape.Length >= 2 && Functional.ValuesPerChannel(shape) > 0 && shape[1] > 0;
-        bool updates = useBatchStatistics && passesBuffers && hasBuffers && nonEmpty;
-        RunningAverage averaging = RunningAverage.None;
-        if (updates)
-        {
-            averaging = Momentum is null ? RunningAverage.Cumulative : RunningAverage.Exponential;
+        if (decision.UpdatesRunningStatistics || (decision.Error is not null && decision.UseBatchStatistics && decision.PassesRunningStatistics && decision.HasRunningStatistics))
             reasons.Add(Momentum is null
-                ? $"running statistics are updated with the cumulative average ({momentumText}): factor = 1/{counterAfter}; running_var takes the unbiased variance."
+                ? $"running statistics are updated with the cumulative average ({momentumText}): factor = 1/{NumBatchesTracked + (wouldIncrement ? 1 : 0)}; running_var takes the unbiased variance."
                 : $"running statistics are updated with the exponential moving average: factor = {momentumText}; running_var takes the unbiased variance.");
-        }
-        else if (!hasBuffers)
+        else if (!decision.HasRunningStatistics)
             reasons.Add("no running statistics exist, so none are updated.");
         else if (Training && !TrackRunningStats)
             reasons.Add("TrackRunningStats is false now: the buffers are not handed on, so they are not updated.");
-        else if (!useBatchStatistics)
+        else if (!decision.UseBatchStatistics)
             reasons.Add("running statistics are only read in evaluation mode, never updated.");
         else
             reasons.Add("the input is empty: the output is empty and no statistic changes.");
 
-        if (useBatchStatistics)
+        if (decision.UseBatchStatistics)
             reasons.Add("batch statistics are used, so an input with one value per channel is an error.");
-
-        long? runningLength(Tensor<T>? t) => passesBuffers && t is not null ? t.FlattenedLength : null;
-        string? error = AcceptedRanks.Contains(shape.Length)
-            ? Functional.ValidateBatchNorm(shape, runningLength(RunningMean), runningLength(RunningVar),
-                                           Weight?.Data.FlattenedLength, Bias?.Data.FlattenedLength, useBatchStatistics, Eps)
-            : TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length);
-        if (error is not null)
-        {
+        if (decision.Error is not null)
             reasons.Add("nothing changes, because the forward throws.");
-            incrementsCounter = false;
-            counterAfter = NumBatchesTracked;
-            updates = false;
-            averaging = RunningAverage.None;
-        }
 
         return new ForwardPlan
         {
@@ -171,19 +200,24 @@ public abstract class BatchNorm<T> : NormBase<T>
             InputShape = shape.ToArray().Select(l => (long)l).ToArray(),
             Training = Training,
             TrackRunningStats = TrackRunningStats,
-            HasRunningStatistics = hasBuffers,
+            HasRunningStatistics = decision.HasRunningStatistics,
             HasAffineParameters = Weight is not null,
-            NormalizeWith = useBatchStatistics ? StatisticsSource.Batch : StatisticsSource.Running,
-            PassesRunningStatistics = passesBuffers,
-            UpdatesRunningStatistics = updates,
-            Averaging = averaging,
-            Factor = factor,
-            IncrementsCounter = incrementsCounter,
-            CounterAfter = counterAfter,
-            SingleValueCheckApplies = useBatchStatistics,
-            Error = error,
+            NormalizeWith = decision.UseBatchStatistics ? StatisticsSource.Batch : StatisticsSource.Running,
+            PassesRunningStatistics = decision.PassesRunningStatistics,
+            UpdatesRunningStatistics = decision.UpdatesRunningStatistics,
+            Averaging = !decision.UpdatesRunningStatistics ? RunningAverage.None : Momentum is null ? RunningAverage.Cumulative : RunningAverage.Exponential,
+            Factor = decision.Factor,
+            IncrementsCounter = decision.IncrementsCounter,
+            CounterAfter = decision.CounterAfter,
+            SingleValueCheckApplies = decision.UseBatchStatistics,
+            Error = decision.Error,
             Reasons = reasons,
             IneffectiveChanges = IneffectiveChanges(),
         };
     }
+
+    /// <summary>The decision of one forward, without words (see <see cref="ForwardPlan"/> for each field's meaning).</summary>
+    private readonly record struct ForwardDecision(
+        bool UseBatchStatistics, bool PassesRunningStatistics, bool UpdatesRunningStatistics, double Factor,
+        bool IncrementsCounter, long? CounterAfter, bool HasRunningStatistics, string? Error);
 }

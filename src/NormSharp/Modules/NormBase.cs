@@ -236,50 +236,65 @@ public abstract class NormBase<T>
         return new LoadStateDictResult(missing, unexpected);
     }
 
-    private SavedForward? savedForward;
+    // What Backward needs from the last successful forward; arrays are reused from call to call.
+    private Tensor<T>? savedInput;
+    private bool savedBatchStatistics;
+    private double[] savedMean = [], savedInvStd = [], savedWeight = [], gradWeight = [], gradBias = [];
 
-    /// <summary>Keeps what <c>Backward</c> needs from a successful forward: its row-major input, the per-channel
-    /// statistics it normalized with, and the weight it applied.</summary>
-    private protected void SaveForBackward(Tensor<T> input, double[] mean, double[] invStd, bool batchStatistics)
+    /// <summary>The module's arrays for the per-channel statistics of the next forward (reused, length C).</summary>
+    private protected (double[] Mean, double[] InvStd) SavedStatistics(int channels)
     {
-        double[] weight = new double[mean.Length];
-        if (Weight is null) weight.AsSpan().Fill(1.0);
+        if (savedMean.Length != channels)
+        {
+            savedMean = new double[channels];
+            savedInvStd = new double[channels];
+            savedWeight = new double[channels];
+            gradWeight = new double[channels];
+            gradBias = new double[channels];
+        }
+
+        return (savedMean, savedInvStd);
+    }
+
+    /// <summary>Keeps what <c>Backward</c> needs from a successful forward: the input as the kernels read it, and the
+    /// weight it applied (the statistics are already in the arrays of <see cref="SavedStatistics"/>).</summary>
+    private protected void SaveForBackward(Tensor<T> input, bool batchStatistics)
+    {
+        if (Weight is null) savedWeight.AsSpan().Fill(1.0);
         else
         {
             Span<T> values = TensorStorage.Span(Weight.Data);
-            for (int c = 0; c < weight.Length; c++) weight[c] = double.CreateTruncating(values[c]);
+            for (int c = 0; c < savedWeight.Length; c++) savedWeight[c] = double.CreateTruncating(values[c]);
         }
 
-        savedForward = new SavedForward(input, mean, invStd, weight, batchStatistics);
+        savedInput = input;
+        savedBatchStatistics = batchStatistics;
     }
 
-    /// <summary>dx for the saved forward; accumulates the parameter gradients.</summary>
-    private protected Tensor<T> BackwardFromSaved(Tensor<T> gradOutput)
+    /// <summary>dx for the saved forward (into <paramref name="destination"/> when given); accumulates the parameter gradients.</summary>
+    private protected Tensor<T>? BackwardFromSaved(Tensor<T> gradOutput, Tensor<T>? destination)
     {
         ArgumentNullException.ThrowIfNull(gradOutput);
-        SavedForward saved = savedForward
+        Tensor<T> input = savedInput
             ?? throw new InvalidOperationException($"{ModuleName}.Backward needs a successful Forward first: there is no saved input to differentiate.");
-        if (!gradOutput.Lengths.SequenceEqual(saved.Input.Lengths))
+        if (!gradOutput.Lengths.SequenceEqual(input.Lengths))
             throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the last Forward's input had shape " +
-                                        $"{TorchMessages.FormatShape(saved.Input.Lengths)}.", nameof(gradOutput));
+                                        $"{TorchMessages.FormatShape(input.Lengths)}.", nameof(gradOutput));
         bool weightGradient = Weight is { RequiresGrad: true }, biasGradient = Bias is { RequiresGrad: true };
-        BatchNormGradients<T> gradients = Functional.BackwardCore(gradOutput, saved.Input, saved.Mean, saved.InvStd, saved.Weight,
-                                                                  saved.BatchStatistics, true, weightGradient, biasGradient);
-        if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, gradients.Weight!);
-        if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, gradients.Bias!);
-        return gradients.Input!;
+        Tensor<T>? dx = Functional.BackwardCore(gradOutput, input, savedMean, savedInvStd, savedWeight, savedBatchStatistics, true,
+                                                weightGradient ? gradWeight : [], biasGradient ? gradBias : [], destination);
+        if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, gradWeight);
+        if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, gradBias);
+        return dx;
     }
 
-    private static Tensor<T> Accumulate(Tensor<T>? grad, Tensor<T> addition)
+    private static Tensor<T> Accumulate(Tensor<T>? grad, double[] addition)
     {
-        if (grad is null) return addition;
+        grad ??= Tensor.CreateFromShape<T>([addition.Length]);
         Span<T> target = TensorStorage.Span(grad);
-        Span<T> source = TensorStorage.Span(addition);
-        for (int i = 0; i < target.Length; i++) target[i] += source[i];
+        for (int i = 0; i < target.Length; i++) target[i] += T.CreateTruncating(addition[i]);
         return grad;
     }
-
-    private sealed record SavedForward(Tensor<T> Input, double[] Mean, double[] InvStd, double[] Weight, bool BatchStatistics);
 
     /// <summary>Attribute changes on this instance that the next forward will ignore, in words.</summary>
     private protected List<string> IneffectiveChanges()

@@ -1,0 +1,183 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace NormSharp.Kernels;
+
+/// <summary>
+/// One read pass of batch statistics: the first two moments of x around a shift K, summed in double.
+/// </summary>
+/// <remarks>
+/// <code>
+/// S1 = Σ (x - K)        S2 = Σ (x - K)²
+/// mean   = K + S1 / M
+/// varSum = S2 - S1² / M          ( = Σ (x - mean)² )
+/// </code>
+/// With K a value of the channel itself, |K - mean| is at most a few standard deviations, so the
+/// cancellation in S2 - S1²/M costs at most about log2(M) bits of double precision: accurate for float
+/// data and for double data alike, where E[x²] - E[x]² without a shift loses everything once
+/// |mean| ≫ std. One read of the data, against two for the two-pass method.
+/// <para>Summation order, fixed by the shape alone (never by the thread count or the vector width):
+/// element i of a contiguous run goes to lane i mod 16; runs of a channel add into the same lanes; the
+/// 16 lanes are summed in lane order at the end. The Vector256 path and the scalar path are
+/// bit-identical.</para>
+/// </remarks>
+internal static class ShiftedMoments
+{
+    /// <summary>Logical accumulator lanes per moment.</summary>
+    public const int Lanes = 16;
+
+    /// <summary>Adds Σ (x - K) and Σ (x - K)² of a contiguous run into <paramref name="sum"/> and <paramref name="squares"/> (16 lanes each).</summary>
+    public static void AccumulateRun(ReadOnlySpan<float> x, double shift, Span<double> sum, Span<double> squares)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated && x.Length >= Lanes)
+        {
+            ref float source = ref MemoryMarshal.GetReference(x);
+            Vector256<double> k = Vector256.Create(shift);
+            Vector256<double> s0 = Load(sum, 0), s1 = Load(sum, 4), s2 = Load(sum, 8), s3 = Load(sum, 12);
+            Vector256<double> q0 = Load(squares, 0), q1 = Load(squares, 4), q2 = Load(squares, 8), q3 = Load(squares, 12);
+            for (; i <= x.Length - Lanes; i += Lanes)
+            {
+                (Vector256<double> a, Vector256<double> b) = Vector256.Widen(Vector256.LoadUnsafe(ref source, (nuint)i));
+                (Vector256<double> c, Vector256<double> d) = Vector256.Widen(Vector256.LoadUnsafe(ref source, (nuint)(i + 8)));
+                a -= k; b -= k; c -= k; d -= k;
+                s0 += a; s1 += b; s2 += c; s3 += d;
+                q0 += a * a; q1 += b * b; q2 += c * c; q3 += d * d;
+            }
+
+            Store(s0, sum, 0); Store(s1, sum, 4); Store(s2, sum, 8); Store(s3, sum, 12);
+            Store(q0, squares, 0); Store(q1, squares, 4); Store(q2, squares, 8); Store(q3, squares, 12);
+        }
+
+        for (; i < x.Length; i++)
+        {
+            double d = x[i] - shift;
+            sum[i % Lanes] += d;
+            squares[i % Lanes] += d * d;
+        }
+    }
+
+    /// <inheritdoc cref="AccumulateRun(ReadOnlySpan{float}, double, Span{double}, Span{double})"/>
+    public static void AccumulateRun(ReadOnlySpan<double> x, double shift, Span<double> sum, Span<double> squares)
+    {
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated && x.Length >= Lanes)
+        {
+            ref double source = ref MemoryMarshal.GetReference(x);
+            Vector256<double> k = Vector256.Create(shift);
+            Vector256<double> s0 = Load(sum, 0), s1 = Load(sum, 4), s2 = Load(sum, 8), s3 = Load(sum, 12);
+            Vector256<double> q0 = Load(squares, 0), q1 = Load(squares, 4), q2 = Load(squares, 8), q3 = Load(squares, 12);
+            for (; i <= x.Length - Lanes; i += Lanes)
+            {
+                Vector256<double> a = Vector256.LoadUnsafe(ref source, (nuint)i) - k;
+                Vector256<double> b = Vector256.LoadUnsafe(ref source, (nuint)(i + 4)) - k;
+                Vector256<double> c = Vector256.LoadUnsafe(ref source, (nuint)(i + 8)) - k;
+                Vector256<double> d = Vector256.LoadUnsafe(ref source, (nuint)(i + 12)) - k;
+                s0 += a; s1 += b; s2 += c; s3 += d;
+                q0 += a * a; q1 += b * b; q2 += c * c; q3 += d * d;
+            }
+
+            Store(s0, sum, 0); Store(s1, sum, 4); Store(s2, sum, 8); Store(s3, sum, 12);
+            Store(q0, squares, 0); Store(q1, squares, 4); Store(q2, squares, 8); Store(q3, squares, 12);
+        }
+
+        for (; i < x.Length; i++)
+        {
+            double d = x[i] - shift;
+            sum[i % Lanes] += d;
+            squares[i % Lanes] += d * d;
+        }
+    }
+
+    /// <summary>
+    /// Rows layout ((N, C) input, or channels-last): x holds <paramref name="rows"/> rows of C values; adds, per
+    /// channel c, Σ (x - K[c]) into sum[c] and Σ (x - K[c])² into squares[c], row after row.
+    /// </summary>
+    public static void AccumulateRows(ReadOnlySpan<float> x, int rows, ReadOnlySpan<double> shift, Span<double> sum, Span<double> squares)
+    {
+        int channels = shift.Length;
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<float> row = x.Slice(r * channels, channels);
+            int c = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                ref double s = ref MemoryMarshal.GetReference(sum), q = ref MemoryMarshal.GetReference(squares);
+                ref double k = ref MemoryMarshal.GetReference(shift);
+                for (; c <= channels - 8; c += 8)
+                {
+                    (Vector256<double> a, Vector256<double> b) = Vector256.Widen(Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(row), (nuint)c));
+                    a -= Vector256.LoadUnsafe(ref k, (nuint)c);
+                    b -= Vector256.LoadUnsafe(ref k, (nuint)(c + 4));
+                    (Vector256.LoadUnsafe(ref s, (nuint)c) + a).StoreUnsafe(ref s, (nuint)c);
+                    (Vector256.LoadUnsafe(ref s, (nuint)(c + 4)) + b).StoreUnsafe(ref s, (nuint)(c + 4));
+                    (Vector256.LoadUnsafe(ref q, (nuint)c) + a * a).StoreUnsafe(ref q, (nuint)c);
+                    (Vector256.LoadUnsafe(ref q, (nuint)(c + 4)) + b * b).StoreUnsafe(ref q, (nuint)(c + 4));
+                }
+            }
+
+            for (; c < channels; c++)
+            {
+                double d = row[c] - shift[c];
+                sum[c] += d;
+                squares[c] += d * d;
+            }
+        }
+    }
+
+    /// <inheritdoc cref="AccumulateRows(ReadOnlySpan{float}, int, ReadOnlySpan{double}, Span{double}, Span{double})"/>
+    public static void AccumulateRows(ReadOnlySpan<double> x, int rows, ReadOnlySpan<double> shift, Span<double> sum, Span<double> squares)
+    {
+        int channels = shift.Length;
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<double> row = x.Slice(r * channels, channels);
+            int c = 0;
+            if (Vector256.IsHardwareAccelerated)
+            {
+                ref double s = ref MemoryMarshal.GetReference(sum), q = ref MemoryMarshal.GetReference(squares);
+                ref double k = ref MemoryMarshal.GetReference(shift);
+                for (; c <= channels - 4; c += 4)
+                {
+                    Vector256<double> a = Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(row), (nuint)c) - Vector256.LoadUnsafe(ref k, (nuint)c);
+                    (Vector256.LoadUnsafe(ref s, (nuint)c) + a).StoreUnsafe(ref s, (nuint)c);
+                    (Vector256.LoadUnsafe(ref q, (nuint)c) + a * a).StoreUnsafe(ref q, (nuint)c);
+                }
+            }
+
+            for (; c < channels; c++)
+            {
+                double d = row[c] - shift[c];
+                sum[c] += d;
+                squares[c] += d * d;
+            }
+        }
+    }
+
+    /// <summary>Σ of the 16 lanes, in lane order.</summary>
+    public static double SumLanes(ReadOnlySpan<double> lanes)
+    {
+        double total = 0;
+        for (int l = 0; l < Lanes; l++) total += lanes[l];
+        return total;
+    }
+
+    /// <summary>(mean, varSum) from the shifted moments of M values.</summary>
+    public static (double Mean, double VarSum) MeanAndVarSum(double shift, double sum, double squares, long count)
+    {
+        double varSum = squares - sum * sum / count;
+        // Rounding can leave a tiny negative for a constant channel; NaN and infinities pass through.
+        return (shift + sum / count, varSum < 0 ? 0.0 : varSum);
+    }
+
+    /// <summary>invStd = 1 / sqrt(var + eps), with ATen's guard: 0 when var == 0 and eps == 0.</summary>
+    public static double InvStd(double variance, double eps) =>
+        variance == 0.0 && eps == 0.0 ? 0.0 : 1.0 / Math.Sqrt(variance + eps);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> Load(Span<double> lanes, int at) => Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(lanes), (nuint)at);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(Vector256<double> value, Span<double> lanes, int at) => value.StoreUnsafe(ref MemoryMarshal.GetReference(lanes), (nuint)at);
+}

@@ -1,0 +1,138 @@
+using System.Numerics.Tensors;
+
+namespace NormSharp;
+
+/// <summary>
+/// How an (N, C, *) tensor lies in memory, as the kernels see it: (N, C, S) planes (row-major, S &gt; 1), or
+/// rows of C values (an (N, C) input, or channels-last (N, H, W, C) / (N, D, H, W, C) storage).
+/// </summary>
+/// <param name="Batch">N.</param>
+/// <param name="Channels">C.</param>
+/// <param name="Spatial">S, the product of the spatial sizes.</param>
+/// <param name="IsRows">True when memory is N·S rows of C values.</param>
+/// <param name="IsChannelsLast">True when the tensor is channels-last (so is the output).</param>
+internal readonly record struct NormLayout(int Batch, int Channels, int Spatial, bool IsRows, bool IsChannelsLast)
+{
+    /// <summary>Elements per work item: enough to amortize a hand-off, small enough to split a large channel.</summary>
+    public const int ItemElements = 1 << 16;
+
+    /// <summary>Rows of C values in the rows layout (N·S).</summary>
+    public int RowCount => Batch * Spatial;
+
+    /// <summary>Planes layout: (n, c) planes per work item.</summary>
+    public int PlanesPerItem => Math.Max(1, ItemElements / Math.Max(1, Spatial));
+
+    /// <summary>Rows layout: rows per work item.</summary>
+    public int RowsPerItem => Math.Max(1, ItemElements / Math.Max(1, Channels));
+
+    /// <summary>Planes layout: reduction items per channel (blocks of samples).</summary>
+    public int ItemsPerChannel => (Batch + PlanesPerItem - 1) / PlanesPerItem;
+
+    /// <summary>Work items of a per-channel reduction: (channel, block of samples) for planes, blocks of rows for rows.</summary>
+    public int ReductionItems => IsRows ? (RowCount + RowsPerItem - 1) / RowsPerItem : Channels * ItemsPerChannel;
+
+    /// <summary>Work items of an elementwise pass: blocks of planes, or blocks of rows.</summary>
+    public int MapItems => IsRows ? (RowCount + RowsPerItem - 1) / RowsPerItem : (Batch * Channels + PlanesPerItem - 1) / PlanesPerItem;
+
+    /// <summary>Doubles of partial sums one reduction item keeps for two sums: 2 × 16 lanes, or 2 × C.</summary>
+    public int PartialLength => IsRows ? 2 * Channels : 2 * Kernels.ShiftedMoments.Lanes;
+
+    /// <summary>
+    /// The two totals of channel c from the reduction items' partials: partials added in item order, then (planes)
+    /// the 16 lanes in lane order. Fixed by the shape alone, so independent of the thread count.
+    /// </summary>
+    public unsafe (double First, double Second) CombinePartials(double* partials, int c)
+    {
+        if (IsRows)
+        {
+            double first = 0, second = 0;
+            for (int item = 0; item < ReductionItems; item++)
+            {
+                double* partial = partials + (long)item * 2 * Channels;
+                first += partial[c];
+                second += partial[Channels + c];
+            }
+
+            return (first, second);
+        }
+
+        const int lanes = Kernels.ShiftedMoments.Lanes;
+        Span<double> total = stackalloc double[2 * lanes];
+        for (int item = 0; item < ItemsPerChannel; item++)
+        {
+            double* partial = partials + ((long)c * ItemsPerChannel + item) * 2 * lanes;
+            for (int l = 0; l < total.Length; l++) total[l] += partial[l];
+        }
+
+        return (Kernels.ShiftedMoments.SumLanes(total[..lanes]), Kernels.ShiftedMoments.SumLanes(total[lanes..]));
+    }
+
+    /// <summary>Describes a tensor the kernels can read as it is; false for other strides (copy to row-major first).</summary>
+    public static bool TryDescribe<T>(Tensor<T> tensor, out NormLayout layout)
+    {
+        ReadOnlySpan<nint> lengths = tensor.Lengths;
+        long spatial = 1;
+        for (int d = 2; d < lengths.Length; d++) spatial *= lengths[d];
+        int batch = (int)lengths[0], channels = (int)lengths[1];
+        if (TensorStorage.IsRowMajor(tensor))
+        {
+            layout = new NormLayout(batch, channels, (int)spatial, spatial == 1, false);
+            return true;
+        }
+
+        if (HasChannelsLastStrides(tensor))
+        {
+            layout = new NormLayout(batch, channels, (int)spatial, true, true);
+            return true;
+        }
+
+        layout = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Channels-last as PyTorch defines it for rank 4 and 5: memory ordered (N, spatial..., C), so the channel
+    /// stride is 1 and the spatial dimensions are row-major over rows of C.
+    /// </summary>
+    public static bool HasChannelsLastStrides<T>(Tensor<T> tensor)
+    {
+        ReadOnlySpan<nint> lengths = tensor.Lengths, strides = tensor.Strides;
+        if (lengths.Length is not (4 or 5)) return false;
+        nint expected = 1;
+        if (lengths[1] != 1 && strides[1] != expected) return false;
+        expected *= lengths[1];
+        for (int d = lengths.Length - 1; d >= 2; d--)
+        {
+            if (lengths[d] != 1 && strides[d] != expected) return false;
+            expected *= lengths[d];
+        }
+
+        return lengths[0] == 1 || strides[0] == expected;
+    }
+
+    /// <summary>The strides of a channels-last tensor of these lengths.</summary>
+    public static nint[] ChannelsLastStrides(ReadOnlySpan<nint> lengths)
+    {
+        var strides = new nint[lengths.Length];
+        nint stride = 1;
+        strides[1] = stride;
+        stride *= lengths[1];
+        for (int d = lengths.Length - 1; d >= 2; d--)
+        {
+            strides[d] = stride;
+            stride *= lengths[d];
+        }
+
+        strides[0] = stride;
+        return strides;
+    }
+
+    /// <summary>A new, uninitialized tensor with the same lengths and memory layout as <paramref name="like"/>.</summary>
+    public Tensor<T> AllocateLike<T>(Tensor<T> like) =>
+        IsChannelsLast ? Tensor.CreateFromShapeUninitialized<T>(like.Lengths, ChannelsLastStrides(like.Lengths))
+                       : Tensor.CreateFromShapeUninitialized<T>(like.Lengths);
+
+    /// <summary>Whether <paramref name="other"/> has these lengths and lies in memory the same way.</summary>
+    public bool Matches<T>(Tensor<T> other, ReadOnlySpan<nint> lengths) =>
+        other.Lengths.SequenceEqual(lengths) && (IsChannelsLast ? HasChannelsLastStrides(other) : TensorStorage.IsRowMajor(other));
+}
