@@ -110,7 +110,9 @@ public class BatchNormProperties
     public void Results_AreBitIdentical_ForAnyDegreeOfParallelism()
     {
         // Large enough shapes that the work is split into several blocks.
-        var shapes = new nint[][] { [64, 8, 32, 32], [3, 16, 2, 2000], [4096, 24], [2, 3, 8, 8, 8] };
+        // Large enough that the work is cut into several items, also within one channel ([64, 2, 64, 64]: 4 items per
+        // channel; [40000, 3]: 2 row blocks).
+        var shapes = new nint[][] { [64, 8, 32, 32], [64, 2, 64, 64], [3, 16, 2, 2000], [4096, 24], [40000, 3], [2, 3, 8, 8, 8] };
         int original = NormSharpOptions.MaxDegreeOfParallelism;
         try
         {
@@ -129,7 +131,8 @@ public class BatchNormProperties
                         _ => new BatchNorm3d((int)shape[1]),
                     };
                     double[] y = Values(layer.Forward(x));
-                    double[] mean = Values(layer.RunningMean!);
+                    double[] mean = Values(layer.RunningMean!).Concat(Values(layer.RunningVar!)).Concat(Values(layer.Backward(x)))
+                                                              .Concat(Values(layer.Weight!.Grad!)).ToArray();
                     baseline ??= y;
                     baselineMean ??= mean;
                     Assert.Equal(baseline, y);
