@@ -110,20 +110,23 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
         return lengths[0] == 1 || strides[0] == expected;
     }
 
-    /// <summary>The strides of a channels-last tensor of these lengths.</summary>
+    /// <summary>The strides of a channels-last tensor of these lengths (0 for a dimension of length 1, the form
+    /// System.Numerics.Tensors requires).</summary>
     public static nint[] ChannelsLastStrides(ReadOnlySpan<nint> lengths)
     {
         var strides = new nint[lengths.Length];
+        foreach (nint length in lengths)
+            if (length == 0) return strides; // an empty tensor has nothing to address
         nint stride = 1;
-        strides[1] = stride;
+        strides[1] = lengths[1] == 1 ? 0 : stride;
         stride *= lengths[1];
         for (int d = lengths.Length - 1; d >= 2; d--)
         {
-            strides[d] = stride;
+            strides[d] = lengths[d] == 1 ? 0 : stride;
             stride *= lengths[d];
         }
 
-        strides[0] = stride;
+        strides[0] = lengths[0] == 1 ? 0 : stride;
         return strides;
     }
 

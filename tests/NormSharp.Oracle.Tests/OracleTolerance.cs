@@ -12,6 +12,8 @@ namespace NormSharp.Oracle.Tests;
 /// 1e4 with std 1): it is the input's own rounding showing through.</item>
 /// <item>libtorch accumulates float statistics of (N, C) and channels-last inputs in float (NormSharp
 /// always in double), so its mean may be off by about n·u·max|x|: hence the factor (8 + 2n).</item>
+/// <item>In evaluation the output also inherits the running statistics' own tolerance from the forwards that
+/// updated them: δmean·invStd·|w| plus |x̂·w|·δvar / (2(var + eps)).</item>
 /// <item>running_mean: the same (8 + 2n)·u relative to max|x|. running_var: (8 + 4n)·u relative to the
 /// variance, plus twice the square of libtorch's possible mean error (a shifted centre adds δ² to the
 /// variance).</item>

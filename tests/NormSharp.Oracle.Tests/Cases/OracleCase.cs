@@ -9,7 +9,7 @@ namespace NormSharp.Oracle.Tests.Cases;
 /// </summary>
 public sealed record OracleCase(
     int Rank, bool UseDouble, int Batch, int Channels, int[] Spatial, double Mean, double Std, double Eps,
-    double? Momentum, bool Affine, bool TrackRunningStats, int DataSeed, OracleStep[] Steps)
+    double? Momentum, bool Affine, bool TrackRunningStats, int DataSeed, OracleStep[] Steps, bool ChannelsLast = false)
 {
     private static readonly (double Mean, double Std)[] Distributions =
         [(0, 1), (0, 1), (3, 0.5), (-50, 20), (1e3, 1), (1e4, 1), (0.5, 1e-3), (0, 1e3)];
@@ -53,8 +53,9 @@ public sealed record OracleCase(
         from track in CsCheck.Gen.Frequency((3, CsCheck.Gen.Const(true)), (1, CsCheck.Gen.Const(false)))
         from seed in CsCheck.Gen.Int
         from steps in StepGen.Array[1, 8]
+        from channelsLast in CsCheck.Gen.Bool
         select new OracleCase(rank, useDouble, batch, channels, spatial, Distributions[distribution].Mean, Distributions[distribution].Std,
-                              eps, momentum, affine, track, seed, steps);
+                              eps, momentum, affine, track, seed, steps, channelsLast && rank >= 4);
 
     /// <summary>One of the given values, uniformly (shrinks towards the first).</summary>
     private static Gen<T> Pick<T>(params T[] values) => CsCheck.Gen.Int[0, values.Length - 1].Select(i => values[i]);
@@ -98,6 +99,6 @@ public sealed record OracleCase(
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"{Module}({Channels}, eps={Eps}, momentum={(Momentum is double m ? m.ToString("R", CultureInfo.InvariantCulture) : "None")}, " +
         $"affine={Affine}, track_running_stats={TrackRunningStats}) {(UseDouble ? "float64" : "float32")}, " +
-        $"input [{Batch}, {Channels}{string.Concat(Spatial.Select(s => $", {s}"))}] (rank {Rank}) ~ N({Mean}, {Std}^2), data seed {DataSeed}; " +
+        $"input [{Batch}, {Channels}{string.Concat(Spatial.Select(s => $", {s}"))}] (rank {Rank}{(ChannelsLast ? ", channels-last in NormSharp" : "")}) ~ N({Mean}, {Std}^2), data seed {DataSeed}; " +
         $"steps: {string.Join(", ", Steps.Select(s => s.ToString()))}");
 }

@@ -15,13 +15,7 @@ public class LayoutAndAllocationTests
         for (int i = 0; i < n; i++)
             for (int ch = 0; ch < c; ch++)
                 for (int j = 0; j < s; j++) stored[(i * s + j) * c + ch] = (float)values[(i * c + ch) * s + j];
-        var strides = new nint[l.Length];
-        nint stride = 1;
-        strides[1] = stride;
-        stride *= l[1];
-        for (int d = l.Length - 1; d >= 2; d--) { strides[d] = stride; stride *= l[d]; }
-        strides[0] = stride;
-        return Tensor.Create(stored, l, strides);
+        return Tensor.Create(stored, l, NormLayout.ChannelsLastStrides(l));
     }
 
     [Theory]
