@@ -126,14 +126,13 @@ internal static unsafe class BatchNormExecution
                 double* lanes = Partials + index * 2 * ShiftedMoments.Lanes;
                 var laneSum = new Span<double>(lanes, ShiftedMoments.Lanes);
                 var laneSquares = new Span<double>(lanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
-                for (int n = firstPlane; n < lastPlane; n++)
-                {
-                    long offset = ((long)n * l.Channels + c) * l.Spatial;
-                    if (typeof(T) == typeof(float))
-                        ShiftedMoments.AccumulateRun(new ReadOnlySpan<float>((float*)X + offset, l.Spatial), Shift[c], laneSum, laneSquares);
-                    else
-                        ShiftedMoments.AccumulateRun(new ReadOnlySpan<double>((double*)X + offset, l.Spatial), Shift[c], laneSum, laneSquares);
-                }
+                long begin = ((long)firstPlane * l.Channels + c) * l.Spatial;
+                int runs = lastPlane - firstPlane, stride = l.Channels * l.Spatial;
+                int span = (runs - 1) * stride + l.Spatial;
+                if (typeof(T) == typeof(float))
+                    ShiftedMoments.AccumulateRuns(new ReadOnlySpan<float>((float*)X + begin, span), runs, stride, l.Spatial, Shift[c], laneSum, laneSquares);
+                else
+                    ShiftedMoments.AccumulateRuns(new ReadOnlySpan<double>((double*)X + begin, span), runs, stride, l.Spatial, Shift[c], laneSum, laneSquares);
 
                 return;
             }

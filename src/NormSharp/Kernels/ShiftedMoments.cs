@@ -27,17 +27,29 @@ internal static class ShiftedMoments
     /// <summary>Logical accumulator lanes per moment.</summary>
     public const int Lanes = 16;
 
-    /// <summary>Adds Σ (x - K) and Σ (x - K)² of a contiguous run into <paramref name="sum"/> and <paramref name="squares"/> (16 lanes each).</summary>
-    public static void AccumulateRun(ReadOnlySpan<float> x, double shift, Span<double> sum, Span<double> squares)
+    /// <summary>
+    /// Adds Σ (x - K) and Σ (x - K)² of <paramref name="runs"/> contiguous runs of <paramref name="length"/> values,
+    /// <paramref name="stride"/> apart (the planes of one channel), into <paramref name="sum"/> and <paramref name="squares"/>
+    /// (16 lanes each; element i of a run goes to lane i mod 16). The lanes stay in registers across the runs; a run's
+    /// last length mod 16 values are added as a zero-padded vector, which leaves the other lanes' bits unchanged.
+    /// </summary>
+    public static void AccumulateRuns(ReadOnlySpan<float> x, int runs, int stride, int length, double shift, Span<double> sum, Span<double> squares)
     {
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated && x.Length >= Lanes)
+        if (!Vector256.IsHardwareAccelerated)
         {
-            ref float source = ref MemoryMarshal.GetReference(x);
-            Vector256<double> k = Vector256.Create(shift);
-            Vector256<double> s0 = Load(sum, 0), s1 = Load(sum, 4), s2 = Load(sum, 8), s3 = Load(sum, 12);
-            Vector256<double> q0 = Load(squares, 0), q1 = Load(squares, 4), q2 = Load(squares, 8), q3 = Load(squares, 12);
-            for (; i <= x.Length - Lanes; i += Lanes)
+            for (int r = 0; r < runs; r++) AccumulateScalar(x.Slice(r * stride, length), shift, sum, squares);
+            return;
+        }
+
+        Vector256<double> k = Vector256.Create(shift);
+        Vector256<double> s0 = Load(sum, 0), s1 = Load(sum, 4), s2 = Load(sum, 8), s3 = Load(sum, 12);
+        Vector256<double> q0 = Load(squares, 0), q1 = Load(squares, 4), q2 = Load(squares, 8), q3 = Load(squares, 12);
+        int full = length - length % Lanes;
+        Span<float> tail = stackalloc float[Lanes];
+        for (int r = 0; r < runs; r++)
+        {
+            ref float source = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), r * stride);
+            for (int i = 0; i <= length - Lanes; i += Lanes)
             {
                 (Vector256<double> a, Vector256<double> b) = Vector256.Widen(Vector256.LoadUnsafe(ref source, (nuint)i));
                 (Vector256<double> c, Vector256<double> d) = Vector256.Widen(Vector256.LoadUnsafe(ref source, (nuint)(i + 8)));
@@ -46,48 +58,84 @@ internal static class ShiftedMoments
                 q0 += a * a; q1 += b * b; q2 += c * c; q3 += d * d;
             }
 
-            Store(s0, sum, 0); Store(s1, sum, 4); Store(s2, sum, 8); Store(s3, sum, 12);
-            Store(q0, squares, 0); Store(q1, squares, 4); Store(q2, squares, 8); Store(q3, squares, 12);
+            if (full < length)
+            {
+                // Padding lanes hold the shift itself, so their d is exactly 0 and they add nothing.
+                tail.Fill((float)shift);
+                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref source, full), length - full).CopyTo(tail);
+                (Vector256<double> a, Vector256<double> b) = Vector256.Widen(Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(tail)));
+                (Vector256<double> c, Vector256<double> d) = Vector256.Widen(Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(tail), 8));
+                a -= k; b -= k; c -= k; d -= k;
+                s0 += a; s1 += b; s2 += c; s3 += d;
+                q0 += a * a; q1 += b * b; q2 += c * c; q3 += d * d;
+            }
         }
 
-        for (; i < x.Length; i++)
+        Store(s0, sum, 0); Store(s1, sum, 4); Store(s2, sum, 8); Store(s3, sum, 12);
+        Store(q0, squares, 0); Store(q1, squares, 4); Store(q2, squares, 8); Store(q3, squares, 12);
+    }
+
+    /// <inheritdoc cref="AccumulateRuns(ReadOnlySpan{float}, int, int, int, double, Span{double}, Span{double})"/>
+    public static void AccumulateRuns(ReadOnlySpan<double> x, int runs, int stride, int length, double shift, Span<double> sum, Span<double> squares)
+    {
+        if (!Vector256.IsHardwareAccelerated)
         {
-            double d = x[i] - shift;
+            for (int r = 0; r < runs; r++) AccumulateScalar(x.Slice(r * stride, length), shift, sum, squares);
+            return;
+        }
+
+        Vector256<double> k = Vector256.Create(shift);
+        Vector256<double> s0 = Load(sum, 0), s1 = Load(sum, 4), s2 = Load(sum, 8), s3 = Load(sum, 12);
+        Vector256<double> q0 = Load(squares, 0), q1 = Load(squares, 4), q2 = Load(squares, 8), q3 = Load(squares, 12);
+        int full = length - length % Lanes;
+        Span<double> tail = stackalloc double[Lanes];
+        for (int r = 0; r < runs; r++)
+        {
+            ref double source = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), r * stride);
+            int i = 0;
+            for (; i <= length - Lanes; i += Lanes)
+                Add(ref source, i, k, ref s0, ref s1, ref s2, ref s3, ref q0, ref q1, ref q2, ref q3);
+            if (full < length)
+            {
+                tail.Fill(shift);
+                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref source, full), length - full).CopyTo(tail);
+                Add(ref MemoryMarshal.GetReference(tail), 0, k, ref s0, ref s1, ref s2, ref s3, ref q0, ref q1, ref q2, ref q3);
+            }
+        }
+
+        Store(s0, sum, 0); Store(s1, sum, 4); Store(s2, sum, 8); Store(s3, sum, 12);
+        Store(q0, squares, 0); Store(q1, squares, 4); Store(q2, squares, 8); Store(q3, squares, 12);
+    }
+
+    /// <summary>One contiguous run (the lane model in plain code: the scalar path, and the reference of the tests).</summary>
+    public static void AccumulateRun(ReadOnlySpan<float> x, double shift, Span<double> sum, Span<double> squares) =>
+        AccumulateRuns(x, 1, x.Length, x.Length, shift, sum, squares);
+
+    /// <inheritdoc cref="AccumulateRun(ReadOnlySpan{float}, double, Span{double}, Span{double})"/>
+    public static void AccumulateRun(ReadOnlySpan<double> x, double shift, Span<double> sum, Span<double> squares) =>
+        AccumulateRuns(x, 1, x.Length, x.Length, shift, sum, squares);
+
+    private static void AccumulateScalar<T>(ReadOnlySpan<T> x, double shift, Span<double> sum, Span<double> squares)
+        where T : System.Numerics.INumberBase<T>
+    {
+        for (int i = 0; i < x.Length; i++)
+        {
+            double d = double.CreateTruncating(x[i]) - shift;
             sum[i % Lanes] += d;
             squares[i % Lanes] += d * d;
         }
     }
 
-    /// <inheritdoc cref="AccumulateRun(ReadOnlySpan{float}, double, Span{double}, Span{double})"/>
-    public static void AccumulateRun(ReadOnlySpan<double> x, double shift, Span<double> sum, Span<double> squares)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Add(ref double source, int i, Vector256<double> k, ref Vector256<double> s0, ref Vector256<double> s1, ref Vector256<double> s2,
+                            ref Vector256<double> s3, ref Vector256<double> q0, ref Vector256<double> q1, ref Vector256<double> q2, ref Vector256<double> q3)
     {
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated && x.Length >= Lanes)
-        {
-            ref double source = ref MemoryMarshal.GetReference(x);
-            Vector256<double> k = Vector256.Create(shift);
-            Vector256<double> s0 = Load(sum, 0), s1 = Load(sum, 4), s2 = Load(sum, 8), s3 = Load(sum, 12);
-            Vector256<double> q0 = Load(squares, 0), q1 = Load(squares, 4), q2 = Load(squares, 8), q3 = Load(squares, 12);
-            for (; i <= x.Length - Lanes; i += Lanes)
-            {
-                Vector256<double> a = Vector256.LoadUnsafe(ref source, (nuint)i) - k;
-                Vector256<double> b = Vector256.LoadUnsafe(ref source, (nuint)(i + 4)) - k;
-                Vector256<double> c = Vector256.LoadUnsafe(ref source, (nuint)(i + 8)) - k;
-                Vector256<double> d = Vector256.LoadUnsafe(ref source, (nuint)(i + 12)) - k;
-                s0 += a; s1 += b; s2 += c; s3 += d;
-                q0 += a * a; q1 += b * b; q2 += c * c; q3 += d * d;
-            }
-
-            Store(s0, sum, 0); Store(s1, sum, 4); Store(s2, sum, 8); Store(s3, sum, 12);
-            Store(q0, squares, 0); Store(q1, squares, 4); Store(q2, squares, 8); Store(q3, squares, 12);
-        }
-
-        for (; i < x.Length; i++)
-        {
-            double d = x[i] - shift;
-            sum[i % Lanes] += d;
-            squares[i % Lanes] += d * d;
-        }
+        Vector256<double> a = Vector256.LoadUnsafe(ref source, (nuint)i) - k;
+        Vector256<double> b = Vector256.LoadUnsafe(ref source, (nuint)(i + 4)) - k;
+        Vector256<double> c = Vector256.LoadUnsafe(ref source, (nuint)(i + 8)) - k;
+        Vector256<double> d = Vector256.LoadUnsafe(ref source, (nuint)(i + 12)) - k;
+        s0 += a; s1 += b; s2 += c; s3 += d;
+        q0 += a * a; q1 += b * b; q2 += c * c; q3 += d * d;
     }
 
     /// <summary>
@@ -97,31 +145,40 @@ internal static class ShiftedMoments
     public static void AccumulateRows(ReadOnlySpan<float> x, int rows, ReadOnlySpan<double> shift, Span<double> sum, Span<double> squares)
     {
         int channels = shift.Length;
+        int c = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            // 8 channels at a time, all rows, accumulators in registers (the same per-channel order as the scalar loop).
+            ref float source = ref MemoryMarshal.GetReference(x);
+            ref double s = ref MemoryMarshal.GetReference(sum), q = ref MemoryMarshal.GetReference(squares);
+            ref double k = ref MemoryMarshal.GetReference(shift);
+            for (; c <= channels - 8; c += 8)
+            {
+                Vector256<double> ka = Vector256.LoadUnsafe(ref k, (nuint)c), kb = Vector256.LoadUnsafe(ref k, (nuint)(c + 4));
+                Vector256<double> sa = Vector256.LoadUnsafe(ref s, (nuint)c), sb = Vector256.LoadUnsafe(ref s, (nuint)(c + 4));
+                Vector256<double> qa = Vector256.LoadUnsafe(ref q, (nuint)c), qb = Vector256.LoadUnsafe(ref q, (nuint)(c + 4));
+                for (int r = 0; r < rows; r++)
+                {
+                    (Vector256<double> a, Vector256<double> b) = Vector256.Widen(Vector256.LoadUnsafe(ref source, (nuint)(r * channels + c)));
+                    a -= ka;
+                    b -= kb;
+                    sa += a; sb += b;
+                    qa += a * a; qb += b * b;
+                }
+
+                sa.StoreUnsafe(ref s, (nuint)c); sb.StoreUnsafe(ref s, (nuint)(c + 4));
+                qa.StoreUnsafe(ref q, (nuint)c); qb.StoreUnsafe(ref q, (nuint)(c + 4));
+            }
+        }
+
         for (int r = 0; r < rows; r++)
         {
             ReadOnlySpan<float> row = x.Slice(r * channels, channels);
-            int c = 0;
-            if (Vector256.IsHardwareAccelerated)
+            for (int ch = c; ch < channels; ch++)
             {
-                ref double s = ref MemoryMarshal.GetReference(sum), q = ref MemoryMarshal.GetReference(squares);
-                ref double k = ref MemoryMarshal.GetReference(shift);
-                for (; c <= channels - 8; c += 8)
-                {
-                    (Vector256<double> a, Vector256<double> b) = Vector256.Widen(Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(row), (nuint)c));
-                    a -= Vector256.LoadUnsafe(ref k, (nuint)c);
-                    b -= Vector256.LoadUnsafe(ref k, (nuint)(c + 4));
-                    (Vector256.LoadUnsafe(ref s, (nuint)c) + a).StoreUnsafe(ref s, (nuint)c);
-                    (Vector256.LoadUnsafe(ref s, (nuint)(c + 4)) + b).StoreUnsafe(ref s, (nuint)(c + 4));
-                    (Vector256.LoadUnsafe(ref q, (nuint)c) + a * a).StoreUnsafe(ref q, (nuint)c);
-                    (Vector256.LoadUnsafe(ref q, (nuint)(c + 4)) + b * b).StoreUnsafe(ref q, (nuint)(c + 4));
-                }
-            }
-
-            for (; c < channels; c++)
-            {
-                double d = row[c] - shift[c];
-                sum[c] += d;
-                squares[c] += d * d;
+                double d = row[ch] - shift[ch];
+                sum[ch] += d;
+                squares[ch] += d * d;
             }
         }
     }

@@ -50,6 +50,30 @@ public class KernelTests
     }
 
     [Fact]
+    public void ShiftedMoments_SeveralStridedRuns_EachRunStartsAtLaneZero()
+    {
+        foreach (int length in new[] { 1, 7, 16, 17, 49, 196 })
+        {
+            const int runs = 3, gap = 5;
+            float[] x = Values(runs * (length + gap), length, 10).Select(v => (float)v).ToArray();
+            var sum = new double[16];
+            var squares = new double[16];
+            ShiftedMoments.AccumulateRuns(x, runs, length + gap, length, x[0], sum, squares);
+            var expectedSum = new double[16];
+            var expectedSquares = new double[16];
+            for (int r = 0; r < runs; r++)
+                for (int i = 0; i < length; i++)
+                {
+                    double d = x[r * (length + gap) + i] - (double)x[0];
+                    expectedSum[i % 16] += d;
+                    expectedSquares[i % 16] += d * d;
+                }
+            Assert.Equal(expectedSum, sum);
+            Assert.Equal(expectedSquares, squares);
+        }
+    }
+
+    [Fact]
     public void ShiftedMoments_MeanAndVariance_AccurateForLargeMeans()
     {
         // 1e4 ± 1 in double: the shifted sums keep the variance to near machine precision.

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Text;
 
-namespace NormSharp.Oracle.Tests;
+namespace NormSharp.TorchSharpSupport;
 
 /// <summary>
 /// Makes TorchSharp 0.107 load on Debian 12, before the first TorchSharp call.
@@ -14,7 +14,8 @@ namespace NormSharp.Oracle.Tests;
 /// in the ELF section <c>.gnu.version_r</c> (SHT_GNU_verneed), the <c>Elf64_Vernaux</c> entry named
 /// <c>GLIBCXX_3.4.32</c> gets the flag VER_FLG_WEAK (0x2), and the dynamic loader then accepts the
 /// missing version. This patches the copy in the test's output folder, the one .NET loads; it runs
-/// only on Linux, only when the system libstdc++ lacks the version, and only once per file.
+/// only on Linux, only when the system libstdc++ lacks the version, and only once per file. Linked into
+/// every project that calls TorchSharp (the oracle tests, the benchmarks), where it runs as a module initializer.
 /// </remarks>
 internal static class TorchSharpLoader
 {

@@ -1,0 +1,27 @@
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using NormSharp.Benchmarks;
+
+// dotnet run -c Release --project benchmarks/NormSharp.Benchmarks -- [--full] [--out FILE] [BenchmarkDotNet options]
+// Default: a short in-process job (TorchSharp's native libraries load once, with the Debian fix); --full: BenchmarkDotNet's default job.
+bool full = args.Contains("--full");
+int outIndex = Array.IndexOf(args, "--out");
+string output = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : "BenchmarkDotNet.Artifacts/ratios.md";
+string[] rest = args.Where((a, i) => a != "--full" && i != outIndex && i != outIndex + 1).ToArray();
+
+// Short: one launch, 1 warmup, 5 measured iterations of at least 100 ms each (about 2 s a benchmark).
+Job job = (full ? Job.Default : Job.Dry.WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(5)
+                                   .WithMinIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(100))
+                                   .WithStrategy(BenchmarkDotNet.Engines.RunStrategy.Throughput))
+    .WithToolchain(InProcessEmitToolchain.Instance);
+IConfig config = DefaultConfig.Instance.AddJob(job).WithOptions(ConfigOptions.DisableOptimizationsValidator);
+Summary summary = BenchmarkRunner.Run<BatchNormBenchmarks>(config, rest);
+
+string table = RatioTable.Markdown(summary);
+Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
+File.WriteAllText(output, $"Ratios = libtorch time / NormSharp time (higher is better for NormSharp); medians of one run, float32.{Environment.NewLine}{Environment.NewLine}{table}");
+Console.WriteLine(table);
+Console.WriteLine($"written to {output}");
