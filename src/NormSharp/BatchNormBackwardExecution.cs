@@ -21,8 +21,8 @@ internal static unsafe class BatchNormBackwardExecution
         long count = (long)layout.Batch * layout.Spatial;
         BackwardWork<T> work = BackwardWork<T>.ForThisThread;
         work.Layout = layout;
-        double[] doubles = Scratch<double>.First(layout.ReductionItems * layout.PartialLength + channels);
-        T[] parameters = Scratch<T>.First(4 * channels);
+        double[] doubles = Scratch<double>.First(layout.PartialsLength + channels);
+        T[] parameters = Scratch<T>.Second(4 * channels); // Second: for T = double, First holds the partial sums
 
         fixed (T* px = TensorStorage.Span(x))
         fixed (T* pdy = TensorStorage.Span(dy))
@@ -34,7 +34,7 @@ internal static unsafe class BatchNormBackwardExecution
             work.Dy = pdy;
             work.Dx = pdx;
             work.Partials = pDoubles;
-            work.Mean = pDoubles + layout.ReductionItems * layout.PartialLength;
+            work.Mean = pDoubles + layout.PartialsLength;
             work.MeanT = pParameters;
             work.GradMean = pParameters + channels;
             work.K = pParameters + 2 * channels;
@@ -85,9 +85,9 @@ internal static unsafe class BatchNormBackwardExecution
             int channels = l.Channels;
             if (Phase == Reduce)
             {
-                double* partial = Partials + (long)index * l.PartialLength;
                 if (l.IsRows)
                 {
+                    double* partial = Partials + (long)index * 2 * channels;
                     int first = index * l.RowsPerItem, rows = Math.Min(l.RowsPerItem, l.RowCount - first);
                     long offset = (long)first * channels;
                     BatchNormBackward.ReduceRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels), rows,
@@ -95,14 +95,16 @@ internal static unsafe class BatchNormBackwardExecution
                     return;
                 }
 
-                int c = index / l.ItemsPerChannel, block = index % l.ItemsPerChannel;
-                int firstPlane = block * l.PlanesPerItem, lastPlane = Math.Min(l.Batch, firstPlane + l.PlanesPerItem);
-                var sum = new Span<double>(partial, ShiftedMoments.Lanes);
-                var dot = new Span<double>(partial + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
-                for (int n = firstPlane; n < lastPlane; n++)
+                int firstPlane = index * l.PlanesPerItem, lastPlane = Math.Min(l.Batch * channels, firstPlane + l.PlanesPerItem);
+                Span<double> lanes = stackalloc double[2 * ShiftedMoments.Lanes];
+                for (int p = firstPlane; p < lastPlane; p++)
                 {
-                    long offset = ((long)n * channels + c) * l.Spatial;
-                    BatchNormBackward.ReduceRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial), Mean[c], sum, dot);
+                    lanes.Clear();
+                    Span<double> sum = lanes[..ShiftedMoments.Lanes], dot = lanes[ShiftedMoments.Lanes..];
+                    long offset = (long)p * l.Spatial;
+                    BatchNormBackward.ReduceRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial), Mean[p % channels], sum, dot);
+                    Partials[2 * p] = ShiftedMoments.SumLanes(sum);
+                    Partials[2 * p + 1] = ShiftedMoments.SumLanes(dot);
                 }
 
                 return;

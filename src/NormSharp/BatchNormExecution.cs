@@ -26,11 +26,11 @@ internal static unsafe class BatchNormExecution
         Span<T> rv = runningVar is null ? default : TensorStorage.Span(runningVar);
         Span<T> w = weight is null ? default : TensorStorage.Span(weight);
         Span<T> b = bias is null ? default : TensorStorage.Span(bias);
-        T[] folded = Scratch<T>.First(2 * channels);
+        T[] folded = Scratch<T>.Second(2 * channels); // Second: for T = double, First is the moments array
         ForwardWork<T> work = ForwardWork<T>.ForThisThread;
         work.Layout = layout;
         int momentItems = layout.ReductionItems;
-        double[] moments = training ? Scratch<double>.First(momentItems * layout.PartialLength + channels) : [];
+        double[] moments = training ? Scratch<double>.First(layout.PartialsLength + channels) : [];
 
         fixed (T* px = TensorStorage.Span(x))
         fixed (T* py = TensorStorage.Span(y))
@@ -45,7 +45,7 @@ internal static unsafe class BatchNormExecution
             {
                 // The moments pass; the shift of a channel is its first value.
                 work.Partials = pMoments;
-                work.Shift = pMoments + momentItems * layout.PartialLength;
+                work.Shift = pMoments + layout.PartialsLength;
                 for (int c = 0; c < channels; c++)
                     work.Shift[c] = double.CreateTruncating(layout.IsRows ? px[c] : px[(long)c * layout.Spatial]);
                 work.Phase = ForwardWork<T>.Moments;
@@ -110,7 +110,7 @@ internal static unsafe class BatchNormExecution
                 if (l.IsRows)
                 {
                     int first = index * l.RowsPerItem, rows = Math.Min(l.RowsPerItem, l.RowCount - first);
-                    double* partial = Partials + index * 2 * l.Channels;
+                    double* partial = Partials + (long)index * 2 * l.Channels;
                     var shift = new ReadOnlySpan<double>(Shift, l.Channels);
                     var sum = new Span<double>(partial, l.Channels);
                     var squares = new Span<double>(partial + l.Channels, l.Channels);
@@ -121,18 +121,22 @@ internal static unsafe class BatchNormExecution
                     return;
                 }
 
-                int c = index / l.ItemsPerChannel, block = index % l.ItemsPerChannel;
-                int firstPlane = block * l.PlanesPerItem, lastPlane = Math.Min(l.Batch, firstPlane + l.PlanesPerItem);
-                double* lanes = Partials + index * 2 * ShiftedMoments.Lanes;
-                var laneSum = new Span<double>(lanes, ShiftedMoments.Lanes);
-                var laneSquares = new Span<double>(lanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
-                long begin = ((long)firstPlane * l.Channels + c) * l.Spatial;
-                int runs = lastPlane - firstPlane, stride = l.Channels * l.Spatial;
-                int span = (runs - 1) * stride + l.Spatial;
-                if (typeof(T) == typeof(float))
-                    ShiftedMoments.AccumulateRuns(new ReadOnlySpan<float>((float*)X + begin, span), runs, stride, l.Spatial, Shift[c], laneSum, laneSquares);
-                else
-                    ShiftedMoments.AccumulateRuns(new ReadOnlySpan<double>((double*)X + begin, span), runs, stride, l.Spatial, Shift[c], laneSum, laneSquares);
+                // Planes in memory order: each plane's 16 lanes, summed in lane order, become its two partials.
+                int firstPlane = index * l.PlanesPerItem, lastPlane = Math.Min(l.Batch * l.Channels, firstPlane + l.PlanesPerItem);
+                Span<double> lanes = stackalloc double[2 * ShiftedMoments.Lanes];
+                for (int p = firstPlane; p < lastPlane; p++)
+                {
+                    int c = p % l.Channels;
+                    lanes.Clear();
+                    Span<double> laneSum = lanes[..ShiftedMoments.Lanes], laneSquares = lanes[ShiftedMoments.Lanes..];
+                    long offset = (long)p * l.Spatial;
+                    if (typeof(T) == typeof(float))
+                        ShiftedMoments.AccumulateRun(new ReadOnlySpan<float>((float*)X + offset, l.Spatial), Shift[c], laneSum, laneSquares);
+                    else
+                        ShiftedMoments.AccumulateRun(new ReadOnlySpan<double>((double*)X + offset, l.Spatial), Shift[c], laneSum, laneSquares);
+                    Partials[2 * p] = ShiftedMoments.SumLanes(laneSum);
+                    Partials[2 * p + 1] = ShiftedMoments.SumLanes(laneSquares);
+                }
 
                 return;
             }

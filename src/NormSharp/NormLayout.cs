@@ -25,21 +25,19 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
     /// <summary>Rows layout: rows per work item.</summary>
     public int RowsPerItem => Math.Max(1, ItemElements / Math.Max(1, Channels));
 
-    /// <summary>Planes layout: reduction items per channel (blocks of samples).</summary>
-    public int ItemsPerChannel => (Batch + PlanesPerItem - 1) / PlanesPerItem;
-
-    /// <summary>Work items of a per-channel reduction: (channel, block of samples) for planes, blocks of rows for rows.</summary>
-    public int ReductionItems => IsRows ? (RowCount + RowsPerItem - 1) / RowsPerItem : Channels * ItemsPerChannel;
+    /// <summary>Work items of a per-channel reduction: blocks of consecutive planes (memory order), or blocks of rows.</summary>
+    public int ReductionItems => MapItems;
 
     /// <summary>Work items of an elementwise pass: blocks of planes, or blocks of rows.</summary>
     public int MapItems => IsRows ? (RowCount + RowsPerItem - 1) / RowsPerItem : (Batch * Channels + PlanesPerItem - 1) / PlanesPerItem;
 
-    /// <summary>Doubles of partial sums one reduction item keeps for two sums: 2 × 16 lanes, or 2 × C.</summary>
-    public int PartialLength => IsRows ? 2 * Channels : 2 * Kernels.ShiftedMoments.Lanes;
+    /// <summary>Doubles of partial sums a reduction keeps for two sums: 2 per (n, c) plane, or 2 × C per row block.</summary>
+    public int PartialsLength => IsRows ? ReductionItems * 2 * Channels : Batch * Channels * 2;
 
     /// <summary>
-    /// The two totals of channel c from the reduction items' partials: partials added in item order, then (planes)
-    /// the 16 lanes in lane order. Fixed by the shape alone, so independent of the thread count.
+    /// The two totals of channel c from the partials: for planes, each plane's two sums (its 16 lanes already added
+    /// in lane order) added in sample order; for rows, the row blocks' sums added in block order. Fixed by the shape
+    /// alone, so independent of the thread count.
     /// </summary>
     public unsafe (double First, double Second) CombinePartials(double* partials, int c)
     {
@@ -56,15 +54,15 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
             return (first, second);
         }
 
-        const int lanes = Kernels.ShiftedMoments.Lanes;
-        Span<double> total = stackalloc double[2 * lanes];
-        for (int item = 0; item < ItemsPerChannel; item++)
+        double sum = 0, squares = 0;
+        for (int n = 0; n < Batch; n++)
         {
-            double* partial = partials + ((long)c * ItemsPerChannel + item) * 2 * lanes;
-            for (int l = 0; l < total.Length; l++) total[l] += partial[l];
+            double* plane = partials + ((long)n * Channels + c) * 2;
+            sum += plane[0];
+            squares += plane[1];
         }
 
-        return (Kernels.ShiftedMoments.SumLanes(total[..lanes]), Kernels.ShiftedMoments.SumLanes(total[lanes..]));
+        return (sum, squares);
     }
 
     /// <summary>Describes a tensor the kernels can read as it is; false for other strides (copy to row-major first).</summary>

@@ -344,6 +344,26 @@ public class ForwardTests
         Assert.Equal("running_mean should contain 5 elements not 3", e.Message);
     }
 
+    [Theory]
+    [InlineData(new[] { 4, 64, 5, 5 })]
+    [InlineData(new[] { 300, 70 })]
+    [InlineData(new[] { 2, 130, 3 })]
+    public void ManyChannels_FloatAndDouble_MatchTheReference(int[] dims)
+    {
+        // Many channels exercise the per-thread scratch arrays (a float and a double layer share them).
+        nint[] shape = dims.Select(d => (nint)d).ToArray();
+        Tensor<double> xd = Random<double>(15, 2, 3, shape);
+        var (n, c, s) = Nc(xd.Lengths);
+        var (mean, varB, _) = NaiveBatchNorm.Statistics(Values(xd), n, c, s);
+        double[] expected = NaiveBatchNorm.Normalize(Values(xd), n, c, s, mean, varB, 1e-5);
+        BatchNorm<double> bn = shape.Length == 4 ? new BatchNorm2d<double>(c) : new BatchNorm1d<double>(c);
+        AllClose(expected, Values(bn.Forward(xd)), 1e-12);
+        Tensor<float> xf = Tensor.Create(Values(xd).Select(v => (float)v).ToArray(), shape);
+        BatchNorm<float> bf = shape.Length == 4 ? new BatchNorm2d(c) : new BatchNorm1d(c);
+        AllClose(expected, Values(bf.Forward(xf)), 1e-5);
+        AllClose(Values(bn.RunningVar!), Values(bf.RunningVar!), 1e-5);
+    }
+
     [Fact]
     public void Double_TrainAndEval_MatchTheReferenceToMachinePrecision()
     {
