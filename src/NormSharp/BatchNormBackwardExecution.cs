@@ -95,6 +95,22 @@ internal static unsafe class BatchNormBackwardExecution
                     return;
                 }
 
+                if (!l.ReducesPlaneByPlane)
+                {
+                    int channel = index / l.ItemsPerChannel, block = index % l.ItemsPerChannel;
+                    int firstSample = block * l.PlanesPerItem, lastSample = Math.Min(l.Batch, firstSample + l.PlanesPerItem);
+                    double* itemLanes = Partials + (long)index * 2 * ShiftedMoments.Lanes;
+                    var itemSum = new Span<double>(itemLanes, ShiftedMoments.Lanes);
+                    var itemDot = new Span<double>(itemLanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
+                    for (int n = firstSample; n < lastSample; n++)
+                    {
+                        long offset = ((long)n * channels + channel) * l.Spatial;
+                        BatchNormBackward.ReduceRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial), Mean[channel], itemSum, itemDot);
+                    }
+
+                    return;
+                }
+
                 int firstPlane = index * l.PlanesPerItem, lastPlane = Math.Min(l.Batch * channels, firstPlane + l.PlanesPerItem);
                 Span<double> lanes = stackalloc double[2 * ShiftedMoments.Lanes];
                 for (int p = firstPlane; p < lastPlane; p++)

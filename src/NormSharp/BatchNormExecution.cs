@@ -121,7 +121,25 @@ internal static unsafe class BatchNormExecution
                     return;
                 }
 
-                // Planes in memory order: each plane's 16 lanes, summed in lane order, become its two partials.
+                if (!l.ReducesPlaneByPlane)
+                {
+                    // Small planes: one channel, a block of samples, its planes added into the same 16 lanes.
+                    int channel = index / l.ItemsPerChannel, block = index % l.ItemsPerChannel;
+                    int firstSample = block * l.PlanesPerItem, lastSample = Math.Min(l.Batch, firstSample + l.PlanesPerItem);
+                    double* itemLanes = Partials + (long)index * 2 * ShiftedMoments.Lanes;
+                    var itemSum = new Span<double>(itemLanes, ShiftedMoments.Lanes);
+                    var itemSquares = new Span<double>(itemLanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
+                    long begin = ((long)firstSample * l.Channels + channel) * l.Spatial;
+                    int runs = lastSample - firstSample, stride = l.Channels * l.Spatial;
+                    int span = (runs - 1) * stride + l.Spatial;
+                    if (typeof(T) == typeof(float))
+                        ShiftedMoments.AccumulateRuns(new ReadOnlySpan<float>((float*)X + begin, span), runs, stride, l.Spatial, Shift[channel], itemSum, itemSquares);
+                    else
+                        ShiftedMoments.AccumulateRuns(new ReadOnlySpan<double>((double*)X + begin, span), runs, stride, l.Spatial, Shift[channel], itemSum, itemSquares);
+                    return;
+                }
+
+                // Large planes in memory order: each plane's 16 lanes, summed in lane order, become its two partials.
                 int firstPlane = index * l.PlanesPerItem, lastPlane = Math.Min(l.Batch * l.Channels, firstPlane + l.PlanesPerItem);
                 Span<double> lanes = stackalloc double[2 * ShiftedMoments.Lanes];
                 for (int p = firstPlane; p < lastPlane; p++)

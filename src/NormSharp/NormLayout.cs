@@ -25,19 +25,33 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
     /// <summary>Rows layout: rows per work item.</summary>
     public int RowsPerItem => Math.Max(1, ItemElements / Math.Max(1, Channels));
 
-    /// <summary>Work items of a per-channel reduction: blocks of consecutive planes (memory order), or blocks of rows.</summary>
-    public int ReductionItems => MapItems;
+    /// <summary>
+    /// Planes of at least this many values are reduced one by one in memory order (sequential streaming); smaller planes
+    /// are reduced channel by channel over blocks of samples, where one kernel call covers many planes.
+    /// </summary>
+    public const int LargePlane = 256;
+
+    /// <summary>Planes layout with small planes: reduction items per channel (blocks of samples).</summary>
+    public int ItemsPerChannel => (Batch + PlanesPerItem - 1) / PlanesPerItem;
+
+    /// <summary>Whether a planes reduction goes plane by plane in memory order (else channel by channel).</summary>
+    public bool ReducesPlaneByPlane => !IsRows && Spatial >= LargePlane;
+
+    /// <summary>Work items of a per-channel reduction: blocks of consecutive planes (large planes), (channel, block of
+    /// samples) (small planes), or blocks of rows.</summary>
+    public int ReductionItems => IsRows || ReducesPlaneByPlane ? MapItems : Channels * ItemsPerChannel;
 
     /// <summary>Work items of an elementwise pass: blocks of planes, or blocks of rows.</summary>
     public int MapItems => IsRows ? (RowCount + RowsPerItem - 1) / RowsPerItem : (Batch * Channels + PlanesPerItem - 1) / PlanesPerItem;
 
     /// <summary>Doubles of partial sums a reduction keeps for two sums: 2 per (n, c) plane, or 2 × C per row block.</summary>
-    public int PartialsLength => IsRows ? ReductionItems * 2 * Channels : Batch * Channels * 2;
+    public int PartialsLength => IsRows ? ReductionItems * 2 * Channels : ReducesPlaneByPlane ? Batch * Channels * 2 : ReductionItems * 2 * Kernels.ShiftedMoments.Lanes;
 
     /// <summary>
-    /// The two totals of channel c from the partials: for planes, each plane's two sums (its 16 lanes already added
-    /// in lane order) added in sample order; for rows, the row blocks' sums added in block order. Fixed by the shape
-    /// alone, so independent of the thread count.
+    /// The two totals of channel c from the partials: for large planes, each plane's two sums (its 16 lanes already
+    /// added in lane order) added in sample order; for small planes, the sample blocks' 16 lanes added in block order,
+    /// then the lanes in lane order; for rows, the row blocks' sums added in block order. Fixed by the shape alone, so
+    /// independent of the thread count.
     /// </summary>
     public unsafe (double First, double Second) CombinePartials(double* partials, int c)
     {
@@ -54,15 +68,28 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
             return (first, second);
         }
 
-        double sum = 0, squares = 0;
-        for (int n = 0; n < Batch; n++)
+        if (ReducesPlaneByPlane)
         {
-            double* plane = partials + ((long)n * Channels + c) * 2;
-            sum += plane[0];
-            squares += plane[1];
+            double sum = 0, squares = 0;
+            for (int n = 0; n < Batch; n++)
+            {
+                double* plane = partials + ((long)n * Channels + c) * 2;
+                sum += plane[0];
+                squares += plane[1];
+            }
+
+            return (sum, squares);
         }
 
-        return (sum, squares);
+        const int lanes = Kernels.ShiftedMoments.Lanes;
+        Span<double> total = stackalloc double[2 * lanes];
+        for (int item = 0; item < ItemsPerChannel; item++)
+        {
+            double* partial = partials + ((long)c * ItemsPerChannel + item) * 2 * lanes;
+            for (int l = 0; l < total.Length; l++) total[l] += partial[l];
+        }
+
+        return (Kernels.ShiftedMoments.SumLanes(total[..lanes]), Kernels.ShiftedMoments.SumLanes(total[lanes..]));
     }
 
     /// <summary>Describes a tensor the kernels can read as it is; false for other strides (copy to row-major first).</summary>

@@ -25,7 +25,7 @@ public class GradientOracleTests
         from rank in Gen.Int[2, 5]
         from useDouble in Gen.Bool
         from n in Gen.Int[2, 9]
-        from c in Gen.Int[1, 6]
+        from c in Gen.Frequency((4, Gen.Int[1, 6]), (1, Gen.Int[20, 48]))
         from spatial in Gen.Int[1, 6].Array[rank - 2]
         from mode in Gen.Enum<Mode>()
         from affine in Gen.Bool

@@ -44,7 +44,7 @@ public sealed record OracleCase(
         from rank in CsCheck.Gen.Int[2, 5]
         from useDouble in CsCheck.Gen.Bool
         from batch in Pick(2, 2, 3, 4, 5, 7, 8, 16)
-        from channels in Pick(1, 1, 2, 3, 5, 8)
+        from channels in Pick(1, 1, 2, 3, 5, 8, 24, 40)
         from spatial in Pick(1, 1, 2, 3, 5, 7).Array[rank - 2]
         from distribution in CsCheck.Gen.Int[0, Distributions.Length - 1]
         from eps in Pick(1e-5, 1e-5, 1e-3, 0.1)

@@ -112,7 +112,7 @@ public class BatchNormProperties
         // Large enough shapes that the work is split into several blocks.
         // Large enough that the work is cut into several items, also within one channel ([64, 2, 64, 64]: 4 items per
         // channel; [40000, 3]: 2 row blocks).
-        var shapes = new nint[][] { [64, 8, 32, 32], [64, 2, 64, 64], [3, 16, 2, 2000], [4096, 24], [40000, 3], [2, 3, 8, 8, 8] };
+        var shapes = new nint[][] { [64, 8, 32, 32], [64, 2, 64, 64], [4096, 2, 7, 7], [3, 16, 2, 2000], [4096, 24], [40000, 3], [2, 3, 8, 8, 8] };
         int original = NormSharpOptions.MaxDegreeOfParallelism;
         try
         {
