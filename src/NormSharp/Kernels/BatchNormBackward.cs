@@ -75,19 +75,68 @@ internal static class BatchNormBackward
         }
     }
 
-    /// <summary>Rows layout: adds Σ dy into sumDy[c] and Σ (x - mean[c])·dy into dotP[c], row after row.</summary>
+    /// <summary>Rows layout: adds Σ dy into sumDy[c] and Σ (x - mean[c])·dy into dotP[c], row after row (per channel, the
+    /// rows in order: the vector path keeps 8 channels' sums in registers and gives the scalar loop's bits).</summary>
     public static void ReduceRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int rows, ReadOnlySpan<double> mean, Span<double> sumDy, Span<double> dotP)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = mean.Length;
+        int c = 0;
+        if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated)
+        {
+            ref float xr = ref MemoryMarshal.GetReference(MemoryMarshal.Cast<T, float>(x));
+            ref float gr = ref MemoryMarshal.GetReference(MemoryMarshal.Cast<T, float>(dy));
+            ref double mr = ref MemoryMarshal.GetReference(mean);
+            ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
+            for (; c <= channels - 8; c += 8)
+            {
+                Vector256<double> ma = Vector256.LoadUnsafe(ref mr, (nuint)c), mb = Vector256.LoadUnsafe(ref mr, (nuint)(c + 4));
+                Vector256<double> sa = Vector256.LoadUnsafe(ref sr, (nuint)c), sb = Vector256.LoadUnsafe(ref sr, (nuint)(c + 4));
+                Vector256<double> da = Vector256.LoadUnsafe(ref dr, (nuint)c), db = Vector256.LoadUnsafe(ref dr, (nuint)(c + 4));
+                for (int r = 0; r < rows; r++)
+                {
+                    nuint at = (nuint)(r * channels + c);
+                    (Vector256<double> xa, Vector256<double> xb) = Vector256.Widen(Vector256.LoadUnsafe(ref xr, at));
+                    (Vector256<double> ga, Vector256<double> gb) = Vector256.Widen(Vector256.LoadUnsafe(ref gr, at));
+                    sa += ga; sb += gb;
+                    da += (xa - ma) * ga; db += (xb - mb) * gb;
+                }
+
+                sa.StoreUnsafe(ref sr, (nuint)c); sb.StoreUnsafe(ref sr, (nuint)(c + 4));
+                da.StoreUnsafe(ref dr, (nuint)c); db.StoreUnsafe(ref dr, (nuint)(c + 4));
+            }
+        }
+        else if (typeof(T) == typeof(double) && Vector256.IsHardwareAccelerated)
+        {
+            ref double xr = ref MemoryMarshal.GetReference(MemoryMarshal.Cast<T, double>(x));
+            ref double gr = ref MemoryMarshal.GetReference(MemoryMarshal.Cast<T, double>(dy));
+            ref double mr = ref MemoryMarshal.GetReference(mean);
+            ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
+            for (; c <= channels - 4; c += 4)
+            {
+                Vector256<double> m = Vector256.LoadUnsafe(ref mr, (nuint)c);
+                Vector256<double> sa = Vector256.LoadUnsafe(ref sr, (nuint)c), da = Vector256.LoadUnsafe(ref dr, (nuint)c);
+                for (int r = 0; r < rows; r++)
+                {
+                    nuint at = (nuint)(r * channels + c);
+                    Vector256<double> g = Vector256.LoadUnsafe(ref gr, at);
+                    sa += g;
+                    da += (Vector256.LoadUnsafe(ref xr, at) - m) * g;
+                }
+
+                sa.StoreUnsafe(ref sr, (nuint)c);
+                da.StoreUnsafe(ref dr, (nuint)c);
+            }
+        }
+
         for (int r = 0; r < rows; r++)
         {
             int offset = r * channels;
-            for (int c = 0; c < channels; c++)
+            for (int ch = c; ch < channels; ch++)
             {
-                double g = double.CreateTruncating(dy[offset + c]);
-                sumDy[c] += g;
-                dotP[c] += (double.CreateTruncating(x[offset + c]) - mean[c]) * g;
+                double g = double.CreateTruncating(dy[offset + ch]);
+                sumDy[ch] += g;
+                dotP[ch] += (double.CreateTruncating(x[offset + ch]) - mean[ch]) * g;
             }
         }
     }

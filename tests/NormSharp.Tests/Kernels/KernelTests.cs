@@ -170,6 +170,37 @@ public class KernelTests
     }
 
     [Fact]
+    public void BackwardSumsRows_EveryChannelCount_MatchTheScalarOrderBitForBit()
+    {
+        foreach (int channels in Enumerable.Range(1, 40))
+        {
+            const int rows = 5;
+            float[] x = Values(rows * channels, channels, 2).Select(v => (float)v).ToArray(), dy = Values(rows * channels, channels + 9).Select(v => (float)v).ToArray();
+            double[] mean = Values(channels, 3, 2);
+            var sum = new double[channels];
+            var dot = new double[channels];
+            BatchNormBackward.ReduceRows<float>(x, dy, rows, mean, sum, dot);
+            double[] xd = x.Select(v => (double)v).ToArray(), gd = dy.Select(v => (double)v).ToArray();
+            var sumD = new double[channels];
+            var dotD = new double[channels];
+            BatchNormBackward.ReduceRows<double>(xd, gd, rows, mean, sumD, dotD);
+            for (int c = 0; c < channels; c++)
+            {
+                double s = 0, d = 0;
+                for (int r = 0; r < rows; r++)
+                {
+                    s += dy[r * channels + c];
+                    d += (x[r * channels + c] - mean[c]) * (double)dy[r * channels + c];
+                }
+                Assert.Equal(s, sum[c]);
+                Assert.Equal(d, dot[c]);
+                Assert.Equal(s, sumD[c]);
+                Assert.Equal(d, dotD[c]);
+            }
+        }
+    }
+
+    [Fact]
     public void InputGradient_EveryLength_MatchesTheScalarFormulaBitForBit()
     {
         foreach (int length in Lengths)
