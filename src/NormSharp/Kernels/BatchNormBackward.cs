@@ -80,6 +80,19 @@ internal static class BatchNormBackward
     public static void ReduceRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int rows, ReadOnlySpan<double> mean, Span<double> sumDy, Span<double> dotP)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        // Tiles of rows that stay in L1 while the channel groups sweep them; per channel the rows still add in order.
+        int channels = mean.Length;
+        int tile = Math.Max(4, 2048 / Math.Max(1, channels));
+        for (int first = 0; first < rows; first += tile)
+        {
+            int count = Math.Min(tile, rows - first);
+            ReduceRowTile(x.Slice(first * channels, count * channels), dy.Slice(first * channels, count * channels), count, mean, sumDy, dotP);
+        }
+    }
+
+    private static void ReduceRowTile<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int rows, ReadOnlySpan<double> mean, Span<double> sumDy, Span<double> dotP)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         int channels = mean.Length;
         int c = 0;
         if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated)
