@@ -102,6 +102,15 @@ internal static unsafe class BatchNormBackwardExecution
                     double* itemLanes = Partials + (long)index * 2 * ShiftedMoments.Lanes;
                     var itemSum = new Span<double>(itemLanes, ShiftedMoments.Lanes);
                     var itemDot = new Span<double>(itemLanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
+                    if (typeof(T) == typeof(float))
+                    {
+                        long begin = ((long)firstSample * channels + channel) * l.Spatial;
+                        int runs = lastSample - firstSample, stride = channels * l.Spatial, span = (runs - 1) * stride + l.Spatial;
+                        BatchNormBackward.ReduceRuns(new ReadOnlySpan<float>((float*)X + begin, span), new ReadOnlySpan<float>((float*)Dy + begin, span),
+                                                     runs, stride, l.Spatial, Mean[channel], itemSum, itemDot);
+                        return;
+                    }
+
                     for (int n = firstSample; n < lastSample; n++)
                     {
                         long offset = ((long)n * channels + channel) * l.Spatial;

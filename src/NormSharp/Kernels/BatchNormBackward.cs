@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -24,6 +25,76 @@ namespace NormSharp.Kernels;
 /// </remarks>
 internal static class BatchNormBackward
 {
+    /// <summary>
+    /// Float runs of one channel (<paramref name="runs"/> runs of <paramref name="length"/> values, <paramref name="stride"/>
+    /// apart): Σ dy and Σ (x - mean)·dy into 16 lanes each (element i of a run to lane i mod 16), the lanes kept in
+    /// registers across runs; a run's last length mod 16 values are added as a masked vector (dy 0, x finite), which
+    /// leaves the other lanes' values unchanged. Same lanes as <see cref="ReduceRun{T}"/> run by run.
+    /// </summary>
+    public static void ReduceRuns(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int runs, int stride, int length, double mean,
+                                  Span<double> sumDy, Span<double> dotP)
+    {
+        const int lanes = ShiftedMoments.Lanes;
+        int full = length - length % lanes;
+        if (!Vector256.IsHardwareAccelerated || full == length)
+        {
+            for (int r = 0; r < runs; r++) ReduceRun(x.Slice(r * stride, length), dy.Slice(r * stride, length), mean, sumDy, dotP);
+            return;
+        }
+
+        ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
+        Vector256<double> m = Vector256.Create(mean);
+        Vector256<double> s0 = Vector256.LoadUnsafe(ref sr), s1 = Vector256.LoadUnsafe(ref sr, 4), s2 = Vector256.LoadUnsafe(ref sr, 8), s3 = Vector256.LoadUnsafe(ref sr, 12);
+        Vector256<double> d0 = Vector256.LoadUnsafe(ref dr), d1 = Vector256.LoadUnsafe(ref dr, 4), d2 = Vector256.LoadUnsafe(ref dr, 8), d3 = Vector256.LoadUnsafe(ref dr, 12);
+        Vector256<float> finite = Vector256.Create((float)mean);
+        Vector256<float> tailLow = Vector256.LessThan(Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7), Vector256.Create((float)(length - full)));
+        Vector256<float> tailHigh = Vector256.LessThan(Vector256.Create(8f, 9, 10, 11, 12, 13, 14, 15), Vector256.Create((float)(length - full)));
+        Span<float> xTail = stackalloc float[lanes];
+        Span<float> gTail = stackalloc float[lanes];
+        for (int r = 0; r < runs; r++)
+        {
+            ref float xr = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), r * stride);
+            ref float gr = ref Unsafe.Add(ref MemoryMarshal.GetReference(dy), r * stride);
+            for (int i = 0; i < full; i += lanes)
+                Accumulate(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref xr, (nuint)(i + 8)),
+                           Vector256.LoadUnsafe(ref gr, (nuint)i), Vector256.LoadUnsafe(ref gr, (nuint)(i + 8)),
+                           m, ref s0, ref s1, ref s2, ref s3, ref d0, ref d1, ref d2, ref d3);
+
+            if (r * stride + full + lanes <= x.Length)
+            {
+                Accumulate(Vector256.ConditionalSelect(tailLow, Vector256.LoadUnsafe(ref xr, (nuint)full), finite),
+                           Vector256.ConditionalSelect(tailHigh, Vector256.LoadUnsafe(ref xr, (nuint)(full + 8)), finite),
+                           Vector256.LoadUnsafe(ref gr, (nuint)full) & tailLow, Vector256.LoadUnsafe(ref gr, (nuint)(full + 8)) & tailHigh,
+                           m, ref s0, ref s1, ref s2, ref s3, ref d0, ref d1, ref d2, ref d3);
+            }
+            else
+            {
+                xTail.Fill((float)mean);
+                gTail.Clear();
+                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref xr, full), length - full).CopyTo(xTail);
+                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref gr, full), length - full).CopyTo(gTail);
+                Accumulate(Vector256.Create<float>(xTail[..8]), Vector256.Create<float>(xTail[8..]), Vector256.Create<float>(gTail[..8]), Vector256.Create<float>(gTail[8..]),
+                           m, ref s0, ref s1, ref s2, ref s3, ref d0, ref d1, ref d2, ref d3);
+            }
+        }
+
+        s0.StoreUnsafe(ref sr); s1.StoreUnsafe(ref sr, 4); s2.StoreUnsafe(ref sr, 8); s3.StoreUnsafe(ref sr, 12);
+        d0.StoreUnsafe(ref dr); d1.StoreUnsafe(ref dr, 4); d2.StoreUnsafe(ref dr, 8); d3.StoreUnsafe(ref dr, 12);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(Vector256<float> xLow, Vector256<float> xHigh, Vector256<float> gLow, Vector256<float> gHigh, Vector256<double> m,
+                                   ref Vector256<double> s0, ref Vector256<double> s1, ref Vector256<double> s2, ref Vector256<double> s3,
+                                   ref Vector256<double> d0, ref Vector256<double> d1, ref Vector256<double> d2, ref Vector256<double> d3)
+    {
+        (Vector256<double> xa, Vector256<double> xb) = Vector256.Widen(xLow);
+        (Vector256<double> xc, Vector256<double> xd) = Vector256.Widen(xHigh);
+        (Vector256<double> ga, Vector256<double> gb) = Vector256.Widen(gLow);
+        (Vector256<double> gc, Vector256<double> gd) = Vector256.Widen(gHigh);
+        s0 += ga; s1 += gb; s2 += gc; s3 += gd;
+        d0 += (xa - m) * ga; d1 += (xb - m) * gb; d2 += (xc - m) * gc; d3 += (xd - m) * gd;
+    }
+
     /// <summary>Adds Σ dy and Σ (x - mean)·dy of a contiguous run into 16 lanes each.</summary>
     public static void ReduceRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, double mean, Span<double> sumDy, Span<double> dotP)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -46,6 +46,9 @@ internal static class ShiftedMoments
         Vector256<double> q0 = Load(squares, 0), q1 = Load(squares, 4), q2 = Load(squares, 8), q3 = Load(squares, 12);
         int full = length - length % Lanes;
         Span<float> tail = stackalloc float[Lanes];
+        Vector256<float> padding = Vector256.Create((float)shift);
+        Vector256<float> tailLow = Vector256.LessThan(Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7), Vector256.Create((float)(length - full)));
+        Vector256<float> tailHigh = Vector256.LessThan(Vector256.Create(8f, 9, 10, 11, 12, 13, 14, 15), Vector256.Create((float)(length - full)));
         for (int r = 0; r < runs; r++)
         {
             ref float source = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), r * stride);
@@ -60,11 +63,24 @@ internal static class ShiftedMoments
 
             if (full < length)
             {
-                // Padding lanes hold the shift itself, so their d is exactly 0 and they add nothing.
-                tail.Fill((float)shift);
-                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref source, full), length - full).CopyTo(tail);
-                (Vector256<double> a, Vector256<double> b) = Vector256.Widen(Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(tail)));
-                (Vector256<double> c, Vector256<double> d) = Vector256.Widen(Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(tail), 8));
+                // Lanes past the run hold the shift itself, so their d is exactly 0 and they add nothing. Where the
+                // buffer goes on past the run, load and mask; at its very end, copy into a padded buffer.
+                Vector256<float> low, high;
+                if (r * stride + full + Lanes <= x.Length)
+                {
+                    low = Vector256.ConditionalSelect(tailLow, Vector256.LoadUnsafe(ref source, (nuint)full), padding);
+                    high = Vector256.ConditionalSelect(tailHigh, Vector256.LoadUnsafe(ref source, (nuint)(full + 8)), padding);
+                }
+                else
+                {
+                    tail.Fill((float)shift);
+                    MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref source, full), length - full).CopyTo(tail);
+                    low = Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(tail));
+                    high = Vector256.LoadUnsafe(ref MemoryMarshal.GetReference(tail), 8);
+                }
+
+                (Vector256<double> a, Vector256<double> b) = Vector256.Widen(low);
+                (Vector256<double> c, Vector256<double> d) = Vector256.Widen(high);
                 a -= k; b -= k; c -= k; d -= k;
                 s0 += a; s1 += b; s2 += c; s3 += d;
                 q0 += a * a; q1 += b * b; q2 += c * c; q3 += d * d;

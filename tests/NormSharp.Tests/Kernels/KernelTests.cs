@@ -201,6 +201,27 @@ public class KernelTests
     }
 
     [Fact]
+    public void BackwardSums_SeveralStridedRuns_MatchRunByRunBitForBit()
+    {
+        foreach (int length in new[] { 1, 7, 16, 17, 49, 196 })
+        {
+            const int runs = 4, gap = 3;
+            float[] x = Values(runs * (length + gap), length, 2).Select(v => (float)v).ToArray();
+            float[] dy = Values(runs * (length + gap), length + 1).Select(v => (float)v).ToArray();
+            x[length] = float.PositiveInfinity; // data just past a run must not leak in, even when it is not finite
+            var sum = new double[16];
+            var dot = new double[16];
+            BatchNormBackward.ReduceRuns(x, dy, runs, length + gap, length, 1.5, sum, dot);
+            var expectedSum = new double[16];
+            var expectedDot = new double[16];
+            for (int r = 0; r < runs; r++)
+                BatchNormBackward.ReduceRun<float>(x.AsSpan(r * (length + gap), length), dy.AsSpan(r * (length + gap), length), 1.5, expectedSum, expectedDot);
+            Assert.Equal(expectedSum, sum);
+            Assert.Equal(expectedDot, dot);
+        }
+    }
+
+    [Fact]
     public void InputGradient_EveryLength_MatchesTheScalarFormulaBitForBit()
     {
         foreach (int length in Lengths)
