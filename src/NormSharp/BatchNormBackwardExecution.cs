@@ -18,7 +18,7 @@ internal static unsafe class BatchNormBackwardExecution
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = layout.Channels;
-        long count = (long)layout.Batch * layout.Spatial;
+        double inverseCount = 1.0 / ((long)layout.Batch * layout.Spatial);
         BackwardWork<T> work = BackwardWork<T>.ForThisThread;
         work.Layout = layout;
         double[] doubles = Scratch<double>.First(layout.PartialsLength + channels);
@@ -51,8 +51,8 @@ internal static unsafe class BatchNormBackwardExecution
                 if (!gradWeight.IsEmpty) gradWeight[c] = dotP * invStd[c];
                 if (!gradBias.IsEmpty) gradBias[c] = sumDy;
                 work.MeanT[c] = T.CreateTruncating(mean[c]);
-                work.GradMean[c] = T.CreateTruncating(sumDy / count);
-                work.K[c] = T.CreateTruncating(dotP * invStd[c] * invStd[c] / count);
+                work.GradMean[c] = T.CreateTruncating(sumDy * inverseCount);
+                work.K[c] = T.CreateTruncating(dotP * invStd[c] * invStd[c] * inverseCount);
                 work.Scale[c] = T.CreateTruncating(invStd[c] * weight[c]);
             }
 

@@ -52,13 +52,14 @@ internal static unsafe class BatchNormExecution
                 WorkerPool.For(momentItems, work);
 
                 long count = (long)layout.Batch * layout.Spatial;
+                double inverseCount = 1.0 / count, inverseCountLessOne = 1.0 / (count - 1);
                 for (int c = 0; c < channels; c++)
                 {
                     (double s1, double s2) = layout.CombinePartials(pMoments, c);
-                    (double mean, double varSum) = ShiftedMoments.MeanAndVarSum(work.Shift[c], s1, s2, count);
-                    double invStd = ShiftedMoments.InvStd(varSum / count, eps);
+                    (double mean, double varSum) = ShiftedMoments.MeanAndVarSum(work.Shift[c], s1, s2, inverseCount);
+                    double invStd = ShiftedMoments.InvStd(varSum * inverseCount, eps);
                     if (!rm.IsEmpty) rm[c] = RunningStatistics.Blend(rm[c], mean, momentum);
-                    if (!rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSum / (count - 1), momentum);
+                    if (!rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSum * inverseCountLessOne, momentum);
                     Fold(work, c, T.CreateTruncating(mean), T.CreateTruncating(invStd), w, b);
                     if (savedMean is not null) savedMean[c] = mean;
                     if (savedInvStd is not null) savedInvStd[c] = invStd;

@@ -58,7 +58,8 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
         if (IsRows)
         {
             double first = 0, second = 0;
-            for (int item = 0; item < ReductionItems; item++)
+            int items = ReductionItems;
+            for (int item = 0; item < items; item++)
             {
                 double* partial = partials + (long)item * 2 * Channels;
                 first += partial[c];
@@ -71,7 +72,8 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
         if (ReducesPlaneByPlane)
         {
             double sum = 0, squares = 0;
-            for (int n = 0; n < Batch; n++)
+            int batch = Batch;
+            for (int n = 0; n < batch; n++)
             {
                 double* plane = partials + ((long)n * Channels + c) * 2;
                 sum += plane[0];
@@ -83,9 +85,10 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
 
         const int lanes = Kernels.ShiftedMoments.Lanes;
         Span<double> total = stackalloc double[2 * lanes];
-        for (int item = 0; item < ItemsPerChannel; item++)
+        int itemsPerChannel = ItemsPerChannel;
+        for (int item = 0; item < itemsPerChannel; item++)
         {
-            double* partial = partials + ((long)c * ItemsPerChannel + item) * 2 * lanes;
+            double* partial = partials + ((long)c * itemsPerChannel + item) * 2 * lanes;
             for (int l = 0; l < total.Length; l++) total[l] += partial[l];
         }
 

@@ -272,12 +272,13 @@ internal static class ShiftedMoments
         return total;
     }
 
-    /// <summary>(mean, varSum) from the shifted moments of M values.</summary>
-    public static (double Mean, double VarSum) MeanAndVarSum(double shift, double sum, double squares, long count)
+    /// <summary>(mean, varSum) from the shifted moments of M values, given 1 / M (multiplications: this runs once per
+    /// channel per call, where divisions cost more than the small channels' data).</summary>
+    public static (double Mean, double VarSum) MeanAndVarSum(double shift, double sum, double squares, double inverseCount)
     {
-        double varSum = squares - sum * sum / count;
+        double varSum = squares - sum * sum * inverseCount;
         // Rounding can leave a tiny negative for a constant channel; NaN and infinities pass through.
-        return (shift + sum / count, varSum < 0 ? 0.0 : varSum);
+        return (shift + sum * inverseCount, varSum < 0 ? 0.0 : varSum);
     }
 
     /// <summary>invStd = 1 / sqrt(var + eps), with ATen's guard: 0 when var == 0 and eps == 0.</summary>

@@ -81,7 +81,7 @@ public class KernelTests
         var sum = new double[16];
         var squares = new double[16];
         ShiftedMoments.AccumulateRun(x, x[0], sum, squares);
-        var (mean, varSum) = ShiftedMoments.MeanAndVarSum(x[0], ShiftedMoments.SumLanes(sum), ShiftedMoments.SumLanes(squares), x.Length);
+        var (mean, varSum) = ShiftedMoments.MeanAndVarSum(x[0], ShiftedMoments.SumLanes(sum), ShiftedMoments.SumLanes(squares), 1.0 / x.Length);
         double exactMean = x.Average();
         double exactVarSum = x.Sum(v => (v - exactMean) * (v - exactMean));
         Assert.True(Math.Abs(mean - exactMean) <= 1e-14 * exactMean, $"{mean} vs {exactMean}");
