@@ -7,6 +7,7 @@ public sealed class OracleReport
 {
     private readonly object gate = new();
     private readonly Dictionary<string, (double Error, double Ratio, string Where)> worst = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (double Ratio, string Where)> tightest = new(StringComparer.Ordinal);
     private long cases, comparisons;
 
     public static OracleReport Shared { get; } = new();
@@ -27,6 +28,8 @@ public sealed class OracleReport
                 worst[key] = (error, Math.Max(ratio, current.Ratio), where);
             else if (ratio > current.Ratio)
                 worst[key] = (current.Error, ratio, current.Where);
+            if (!tightest.TryGetValue(key, out var tight) || ratio > tight.Ratio)
+                tightest[key] = (ratio, where);
         }
     }
 
@@ -41,6 +44,9 @@ public sealed class OracleReport
             foreach (var (key, value) in worst.OrderBy(p => p.Key, StringComparer.Ordinal))
                 lines.Add(string.Create(CultureInfo.InvariantCulture,
                     $"oracle: worst {key} error {value.Error:E2} (worst share of tolerance used {value.Ratio:P1}) in {value.Where}"));
+            foreach (var (key, value) in tightest.OrderBy(p => p.Key, StringComparer.Ordinal))
+                lines.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"oracle: closest to its tolerance, {key}: {value.Ratio:P1} of it, in {value.Where}"));
             return string.Join(Environment.NewLine, lines);
         }
     }
