@@ -69,10 +69,11 @@ internal static unsafe class BatchNormExecution
             {
                 for (int c = 0; c < channels; c++)
                 {
-                    Fold(work, c, rm[c], T.One / T.Sqrt(rv[c] + T.CreateTruncating(eps)), w, b);
-                    // libtorch's backward recomputes invStd in double, with a double eps.
+                    // One square root per channel, in double (libtorch's backward also recomputes it in double).
+                    double invStd = 1.0 / Math.Sqrt(double.CreateTruncating(rv[c]) + eps);
+                    Fold(work, c, rm[c], T.CreateTruncating(invStd), w, b);
                     if (savedMean is not null) savedMean[c] = double.CreateTruncating(rm[c]);
-                    if (savedInvStd is not null) savedInvStd[c] = 1.0 / Math.Sqrt(double.CreateTruncating(rv[c]) + eps);
+                    if (savedInvStd is not null) savedInvStd[c] = invStd;
                 }
             }
 
