@@ -88,7 +88,7 @@ internal static unsafe class BatchNormBackwardExecution
                 if (l.IsRows)
                 {
                     double* partial = Partials + (long)index * 2 * channels;
-                    int first = index * l.RowsPerItem, rows = Math.Min(l.RowsPerItem, l.RowCount - first);
+                    (int first, int rows) = l.RowBlock(index);
                     long offset = (long)first * channels;
                     BatchNormBackward.ReduceRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels), rows,
                                                  new ReadOnlySpan<double>(Mean, channels), new Span<double>(partial, channels), new Span<double>(partial + channels, channels));
@@ -97,8 +97,7 @@ internal static unsafe class BatchNormBackwardExecution
 
                 if (!l.ReducesPlaneByPlane)
                 {
-                    int channel = index / l.ItemsPerChannel, block = index % l.ItemsPerChannel;
-                    int firstSample = block * l.PlanesPerItem, lastSample = Math.Min(l.Batch, firstSample + l.PlanesPerItem);
+                    (int channel, int firstSample, int lastSample) = l.SampleBlock(index);
                     double* itemLanes = Partials + (long)index * 2 * ShiftedMoments.Lanes;
                     var itemSum = new Span<double>(itemLanes, ShiftedMoments.Lanes);
                     var itemDot = new Span<double>(itemLanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
@@ -120,7 +119,7 @@ internal static unsafe class BatchNormBackwardExecution
                     return;
                 }
 
-                int firstPlane = index * l.PlanesPerItem, lastPlane = Math.Min(l.Batch * channels, firstPlane + l.PlanesPerItem);
+                (int firstPlane, int lastPlane) = l.PlaneBlock(index);
                 Span<double> lanes = stackalloc double[2 * ShiftedMoments.Lanes];
                 for (int p = firstPlane; p < lastPlane; p++)
                 {
@@ -137,7 +136,7 @@ internal static unsafe class BatchNormBackwardExecution
 
             if (l.IsRows)
             {
-                int first = index * l.RowsPerItem, rows = Math.Min(l.RowsPerItem, l.RowCount - first);
+                (int first, int rows) = l.RowBlock(index);
                 long offset = (long)first * channels;
                 BatchNormBackward.InputGradientRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels),
                                                     new Span<T>(Dx + offset, rows * channels), rows, new ReadOnlySpan<T>(MeanT, channels),
@@ -146,8 +145,7 @@ internal static unsafe class BatchNormBackwardExecution
                 return;
             }
 
-            int planes = l.Batch * channels;
-            int start = index * l.PlanesPerItem, end = Math.Min(planes, start + l.PlanesPerItem);
+            (int start, int end) = l.PlaneBlock(index);
             for (int p = start; p < end; p++)
             {
                 int ch = p % channels;

@@ -111,7 +111,7 @@ internal static unsafe class BatchNormExecution
             {
                 if (l.IsRows)
                 {
-                    int first = index * l.RowsPerItem, rows = Math.Min(l.RowsPerItem, l.RowCount - first);
+                    (int first, int rows) = l.RowBlock(index);
                     double* partial = Partials + (long)index * 2 * l.Channels;
                     var shift = new ReadOnlySpan<double>(Shift, l.Channels);
                     var sum = new Span<double>(partial, l.Channels);
@@ -126,8 +126,7 @@ internal static unsafe class BatchNormExecution
                 if (!l.ReducesPlaneByPlane)
                 {
                     // Small planes: one channel, a block of samples, its planes added into the same 16 lanes.
-                    int channel = index / l.ItemsPerChannel, block = index % l.ItemsPerChannel;
-                    int firstSample = block * l.PlanesPerItem, lastSample = Math.Min(l.Batch, firstSample + l.PlanesPerItem);
+                    (int channel, int firstSample, int lastSample) = l.SampleBlock(index);
                     double* itemLanes = Partials + (long)index * 2 * ShiftedMoments.Lanes;
                     var itemSum = new Span<double>(itemLanes, ShiftedMoments.Lanes);
                     var itemSquares = new Span<double>(itemLanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
@@ -142,7 +141,7 @@ internal static unsafe class BatchNormExecution
                 }
 
                 // Large planes in memory order: each plane's 16 lanes, summed in lane order, become its two partials.
-                int firstPlane = index * l.PlanesPerItem, lastPlane = Math.Min(l.Batch * l.Channels, firstPlane + l.PlanesPerItem);
+                (int firstPlane, int lastPlane) = l.PlaneBlock(index);
                 Span<double> lanes = stackalloc double[2 * ShiftedMoments.Lanes];
                 for (int p = firstPlane; p < lastPlane; p++)
                 {
@@ -163,15 +162,14 @@ internal static unsafe class BatchNormExecution
 
             if (l.IsRows)
             {
-                int first = index * l.RowsPerItem, rows = Math.Min(l.RowsPerItem, l.RowCount - first);
+                (int first, int rows) = l.RowBlock(index);
                 long offset = (long)first * l.Channels;
                 BatchNormTransform.ApplyRows(new ReadOnlySpan<T>(X + offset, rows * l.Channels), new Span<T>(Y + offset, rows * l.Channels), rows,
                                              new ReadOnlySpan<T>(Alpha, l.Channels), new ReadOnlySpan<T>(Beta, l.Channels));
                 return;
             }
 
-            int planes = l.Batch * l.Channels;
-            int start = index * l.PlanesPerItem, end = Math.Min(planes, start + l.PlanesPerItem);
+            (int start, int end) = l.PlaneBlock(index);
             for (int p = start; p < end; p++)
             {
                 int channel = p % l.Channels;

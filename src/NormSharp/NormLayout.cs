@@ -44,6 +44,27 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
     /// <summary>Work items of an elementwise pass: blocks of planes, or blocks of rows.</summary>
     public int MapItems => IsRows ? (RowCount + RowsPerItem - 1) / RowsPerItem : (Batch * Channels + PlanesPerItem - 1) / PlanesPerItem;
 
+    /// <summary>Rows layout: the rows work item <paramref name="index"/> covers.</summary>
+    public (int First, int Count) RowBlock(int index)
+    {
+        int first = index * RowsPerItem;
+        return (first, Math.Min(RowsPerItem, RowCount - first));
+    }
+
+    /// <summary>Planes layout, elementwise passes and large-plane reductions: the (n, c) planes [First, End) of item <paramref name="index"/>.</summary>
+    public (int First, int End) PlaneBlock(int index)
+    {
+        int first = index * PlanesPerItem;
+        return (first, Math.Min(Batch * Channels, first + PlanesPerItem));
+    }
+
+    /// <summary>Planes layout, small-plane reductions: the channel and the samples [FirstSample, EndSample) of item <paramref name="index"/>.</summary>
+    public (int Channel, int FirstSample, int EndSample) SampleBlock(int index)
+    {
+        int first = index % ItemsPerChannel * PlanesPerItem;
+        return (index / ItemsPerChannel, first, Math.Min(Batch, first + PlanesPerItem));
+    }
+
     /// <summary>Doubles of partial sums a reduction keeps for two sums: 2 per (n, c) plane, or 2 × C per row block.</summary>
     public int PartialsLength => IsRows ? ReductionItems * 2 * Channels : ReducesPlaneByPlane ? Batch * Channels * 2 : ReductionItems * 2 * Kernels.ShiftedMoments.Lanes;
 

@@ -48,7 +48,4 @@ internal static class TensorStorage
         tensor.Fill(value);
         return tensor;
     }
-
-    /// <summary>A new 1-D tensor holding a copy of <paramref name="values"/>.</summary>
-    public static Tensor<T> FromSpan<T>(ReadOnlySpan<T> values) => Tensor.Create(values.ToArray(), [values.Length]);
 }
