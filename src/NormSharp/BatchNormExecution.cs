@@ -15,10 +15,13 @@ namespace NormSharp;
 internal static unsafe class BatchNormExecution
 {
     /// <summary>Normalizes x into y; <paramref name="savedMean"/>/<paramref name="savedInvStd"/> (length C, when given) receive
-    /// the statistics each channel was normalized with, in double.</summary>
+    /// the statistics each channel was normalized with, in double, and <paramref name="savedUnbiasedVar"/> (training) the
+    /// unbiased variance. Weight, bias and (in evaluation) the running statistics may be shorter than C, a divisor of it:
+    /// channel c then reads index c mod length (InstanceNorm's (1, N·C, *) view with (C) parameters). In training the
+    /// running statistics, when given, have length C and are updated.</summary>
     public static void Run<T>(NormLayout layout, Tensor<T> x, Tensor<T> y, Tensor<T>? runningMean, Tensor<T>? runningVar,
                               Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps,
-                              double[]? savedMean, double[]? savedInvStd)
+                              double[]? savedMean, double[]? savedInvStd, double[]? savedUnbiasedVar = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = layout.Channels;
@@ -63,6 +66,7 @@ internal static unsafe class BatchNormExecution
                     Fold(work, c, T.CreateTruncating(mean), T.CreateTruncating(invStd), w, b);
                     if (savedMean is not null) savedMean[c] = mean;
                     if (savedInvStd is not null) savedInvStd[c] = invStd;
+                    if (savedUnbiasedVar is not null) savedUnbiasedVar[c] = varSum * inverseCountLessOne;
                 }
             }
             else
@@ -70,9 +74,10 @@ internal static unsafe class BatchNormExecution
                 for (int c = 0; c < channels; c++)
                 {
                     // One square root per channel, in double (libtorch's backward also recomputes it in double).
-                    double invStd = 1.0 / Math.Sqrt(double.CreateTruncating(rv[c]) + eps);
-                    Fold(work, c, rm[c], T.CreateTruncating(invStd), w, b);
-                    if (savedMean is not null) savedMean[c] = double.CreateTruncating(rm[c]);
+                    T mean = rm[c % rm.Length];
+                    double invStd = 1.0 / Math.Sqrt(double.CreateTruncating(rv[c % rv.Length]) + eps);
+                    Fold(work, c, mean, T.CreateTruncating(invStd), w, b);
+                    if (savedMean is not null) savedMean[c] = double.CreateTruncating(mean);
                     if (savedInvStd is not null) savedInvStd[c] = invStd;
                 }
             }
@@ -85,7 +90,8 @@ internal static unsafe class BatchNormExecution
     private static void Fold<T>(ForwardWork<T> work, int c, T mean, T invStd, Span<T> weight, Span<T> bias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        (T alpha, T beta) = BatchNormTransform.ScaleAndShift(mean, invStd, weight.IsEmpty ? T.One : weight[c], bias.IsEmpty ? T.Zero : bias[c]);
+        (T alpha, T beta) = BatchNormTransform.ScaleAndShift(mean, invStd, weight.IsEmpty ? T.One : weight[c % weight.Length],
+                                                                   bias.IsEmpty ? T.Zero : bias[c % bias.Length]);
         work.Alpha[c] = alpha;
         work.Beta[c] = beta;
     }

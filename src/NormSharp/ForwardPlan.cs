@@ -10,6 +10,9 @@ public enum StatisticsSource
 
     /// <summary>The stored running_mean and running_var.</summary>
     Running,
+
+    /// <summary>Each (sample, channel) plane's own mean and biased variance (InstanceNorm).</summary>
+    Instance,
 }
 
 /// <summary>How the running statistics are averaged when they are updated.</summary>
@@ -27,7 +30,7 @@ public enum RunningAverage
 
 /// <summary>
 /// What the next <c>Forward</c> of a module will do for an input shape, and why: the decision of
-/// PyTorch's <c>_BatchNorm.forward</c> as data. <c>Forward</c> executes exactly this plan (it calls
+/// PyTorch's <c>_BatchNorm.forward</c> (or <c>_InstanceNorm.forward</c>) as data. <c>Forward</c> executes exactly this plan (it calls
 /// the same method that <c>Explain</c> returns), so the explanation cannot drift from the behaviour.
 /// </summary>
 public sealed record ForwardPlan
@@ -77,6 +80,9 @@ public sealed record ForwardPlan
     /// <summary>The error the forward will throw for this shape (PyTorch's message), or null.</summary>
     public required string? Error { get; init; }
 
+    /// <summary>The warning the forward will raise through <see cref="NormWarnings"/> (PyTorch's UserWarning), or null.</summary>
+    public string? Warning { get; init; }
+
     /// <summary>The reasons behind each decision, in words.</summary>
     public required IReadOnlyList<string> Reasons { get; init; }
 
@@ -88,8 +94,9 @@ public sealed record ForwardPlan
     {
         var text = new StringBuilder();
         text.Append(Module).Append(" forward on [").Append(string.Join(", ", InputShape)).Append("]: ");
-        text.Append(Error is null ? $"normalizes with {(NormalizeWith == StatisticsSource.Batch ? "batch" : "running")} statistics" : $"throws: {Error}");
+        text.Append(Error is null ? $"normalizes with {NormalizeWith.ToString().ToLowerInvariant()} statistics" : $"throws: {Error}");
         text.AppendLine();
+        if (Warning is not null) text.Append("  warning: ").AppendLine(Warning);
         foreach (string reason in Reasons) text.Append("  - ").AppendLine(reason);
         foreach (string change in IneffectiveChanges) text.Append("  ! ").AppendLine(change);
         return text.ToString();

@@ -8,7 +8,7 @@ namespace NormSharp;
 /// PyTorch's functional normalization ops (<c>torch.nn.functional</c>): argument checks, then kernels.
 /// No state: running statistics are updated in the tensors the caller passes.
 /// </summary>
-public static class Functional
+public static partial class Functional
 {
     /// <summary>
     /// Batch normalization, the twin of <c>torch.nn.functional.batch_norm</c>.
@@ -204,12 +204,14 @@ public static class Functional
     /// and <paramref name="gradBias"/> (length C, or empty when not wanted) receive the parameter gradients.</summary>
     internal static Tensor<T>? BackwardCore<T>(Tensor<T> gradOutput, Tensor<T> input, ReadOnlySpan<double> mean, ReadOnlySpan<double> invStd,
                                                ReadOnlySpan<double> weight, bool batchStatistics, bool inputGradient,
-                                               Span<double> gradWeight, Span<double> gradBias, Tensor<T>? destination)
+                                               Span<double> gradWeight, Span<double> gradBias, Tensor<T>? destination,
+                                               NormLayout? groupedLayout = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        (Tensor<T> x, NormLayout layout) = Readable(input);
+        // groupedLayout: row-major input, dy and destination read with that geometry (InstanceNorm's planes).
+        (Tensor<T> x, NormLayout layout) = groupedLayout is NormLayout grouped ? (input, grouped) : Readable(input);
         Tensor<T> dy = gradOutput;
-        if (!layout.Matches(dy, x.Lengths))
+        if (groupedLayout is null && !layout.Matches(dy, x.Lengths))
         {
             // dy laid out differently from x: read both row-major.
             x = layout.IsChannelsLast ? TensorStorage.RowMajorCopy(x) : x;
@@ -221,7 +223,7 @@ public static class Functional
         if (inputGradient)
         {
             if (destination is null) dx = layout.AllocateLike(x);
-            else if (layout.Matches(destination, x.Lengths)) dx = destination;
+            else if (groupedLayout is not null ? destination.Lengths.SequenceEqual(x.Lengths) : layout.Matches(destination, x.Lengths)) dx = destination;
             else throw new ArgumentException($"destination must have the input's shape {TorchMessages.FormatShape(x.Lengths)} and layout.", nameof(destination));
         }
 

@@ -13,11 +13,17 @@ internal static class Scratch<T>
     [ThreadStatic]
     private static T[]? second;
 
+    [ThreadStatic]
+    private static T[]? third;
+
     /// <summary>The calling thread's first array, at least <paramref name="length"/> long, cleared over that length.</summary>
     public static T[] First(int length) => Take(ref first, length);
 
     /// <summary>The calling thread's second array (distinct from the first), at least <paramref name="length"/> long, cleared.</summary>
     public static T[] Second(int length) => Take(ref second, length);
+
+    /// <summary>The calling thread's third array (distinct from the other two), at least <paramref name="length"/> long, cleared.</summary>
+    public static T[] Third(int length) => Take(ref third, length);
 
     private static T[] Take(ref T[]? cache, int length)
     {

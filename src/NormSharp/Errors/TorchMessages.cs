@@ -39,6 +39,27 @@ internal static class TorchMessages
     public static string FunctionalRank(int actual) =>
         $"batch_norm expects an input with at least 2 dimensions (N, C, ...) (got {actual}D input)";
 
+    /// <summary>Python's <c>_verify_spatial_size</c> (InstanceNorm with input statistics).</summary>
+    public static string MoreThanOneSpatialElement(ReadOnlySpan<nint> shape) =>
+        $"Expected more than 1 spatial element when training, got input size {FormatShape(shape)}";
+
+    /// <summary>ATen's <c>instance_norm</c> in evaluation without running statistics.</summary>
+    public const string InstanceNormNeedsRunningStatistics =
+        "Expected running_mean and running_var to be defined when use_input_stats is false";
+
+    /// <summary><c>_InstanceNorm.forward</c>, channel mismatch with affine (PyTorch 2.x, ValueError).</summary>
+    public static string InstanceNormChannelMismatch(int featureDim, int numFeatures, nint actual) =>
+        $"expected input's size at dim={featureDim} to match num_features ({numFeatures}), but got: {actual}.";
+
+    /// <summary><c>_InstanceNorm.forward</c>, channel mismatch without affine (PyTorch 2.x, UserWarning).</summary>
+    public static string InstanceNormChannelMismatchWarning(int featureDim) =>
+        $"input's size at dim={featureDim} does not match num_features. You can silence this warning by not passing in " +
+        "num_features, which is not used because affine=False";
+
+    /// <summary>The functional op needs a channel dimension.</summary>
+    public static string InstanceNormFunctionalRank(int actual) =>
+        $"instance_norm expects an input with at least 2 dimensions (N, C, ...) (got {actual}D input)";
+
     /// <summary>Head of PyTorch's <c>load_state_dict</c> error.</summary>
     public static string LoadStateDictErrors(string moduleName, IEnumerable<string> errors) =>
         $"Error(s) in loading state_dict for {moduleName}:\n\t{string.Join("\n\t", errors)}";

@@ -18,7 +18,7 @@ namespace NormSharp;
 /// running statistics move towards the batch's mean and <b>unbiased</b> variance with
 /// <c>factor = momentum</c>, or <c>1 / NumBatchesTracked</c> when momentum is null. In evaluation
 /// they are the running statistics, as long as the buffers exist. The full rules, for every
-/// combination of mode and flags, are what <see cref="Explain"/> returns.</para>
+/// combination of mode and flags, are what <c>Explain</c> returns.</para>
 /// <para>One deliberate difference from PyTorch: every check runs before anything changes, so a
 /// forward that throws leaves buffers, parameters and counter as they were (PyTorch increments
 /// num_batches_tracked before its one-value-per-channel check).</para>
@@ -32,39 +32,18 @@ public abstract class BatchNorm<T> : NormBase<T>
     {
     }
 
-    /// <summary>The input ranks this layer accepts (PyTorch's <c>_check_input_dim</c>).</summary>
-    protected abstract IReadOnlyList<int> AcceptedRanks { get; }
-
-    /// <summary>Normalizes <paramref name="input"/> and, in training with tracking, updates the running statistics.</summary>
-    /// <param name="input">(N, C, *) with a rank this layer accepts; any strides (a non-row-major input is copied first).</param>
-    /// <returns>A new row-major tensor of the input's shape.</returns>
-    /// <exception cref="ArgumentException">A check fails (rank, channels, one value per channel, eps);
-    /// the message is PyTorch's, and nothing changed.</exception>
-    /// <example>
-    /// <code>
-    /// var bn = new BatchNorm1d(3);
-    /// Tensor&lt;float&gt; y = bn.Forward(Tensor.Create(new float[] { 1, 2, 3, 4, 5, 6 }, [2, 3]));
-    /// // bn.NumBatchesTracked == 1; bn.RunningMean == 0.1 * [2.5, 3.5, 4.5]
-    /// </code>
-    /// </example>
-    public Tensor<T> Forward(Tensor<T> input) => ForwardInto(input, null);
-
-    /// <summary>
-    /// <see cref="Forward(Tensor{T})"/> writing into <paramref name="destination"/>: no allocation in steady state.
-    /// </summary>
-    /// <param name="input">(N, C, *) with a rank this layer accepts.</param>
-    /// <param name="destination">The input's lengths, laid out as the input (row-major, or channels-last for a
-    /// channels-last input).</param>
-    /// <exception cref="ArgumentException">A check fails (nothing changed), or the destination does not fit.</exception>
-    public void Forward(Tensor<T> input, Tensor<T> destination)
+    /// <summary>Builds a lazy layer (see <see cref="NormBase{T}(double, double?, bool, bool)"/>).</summary>
+    /// <param name="eps">Added to the variance inside the square root.</param>
+    /// <param name="momentum">Factor of the running-statistics update; null for the cumulative average.</param>
+    /// <param name="affine">Whether the first forward creates weight and bias.</param>
+    /// <param name="trackRunningStats">Whether the first forward creates the running buffers.</param>
+    private protected BatchNorm(double eps, double? momentum, bool affine, bool trackRunningStats)
+        : base(eps, momentum, affine, trackRunningStats)
     {
-        ArgumentNullException.ThrowIfNull(destination);
-        ForwardInto(input, destination);
     }
 
-    private Tensor<T> ForwardInto(Tensor<T> input, Tensor<T>? destination)
+    private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination)
     {
-        ArgumentNullException.ThrowIfNull(input);
         ForwardDecision decision = Decide(input.Lengths);
         if (decision.Error is not null) throw new ArgumentException(decision.Error);
 
@@ -78,48 +57,15 @@ public abstract class BatchNorm<T> : NormBase<T>
             training: decision.UseBatchStatistics, momentum: decision.Factor, eps: Eps,
             savedMean, savedInvStd, destination);
         if (decision.IncrementsCounter) NumBatchesTracked = decision.CounterAfter;
-        SaveForBackward(readInput, decision.UseBatchStatistics);
+        SaveForBackward(readInput, input.Lengths, decision.UseBatchStatistics);
         return output;
     }
 
-    /// <summary>
-    /// The gradient of the loss with respect to the last <see cref="Forward(Tensor{T})"/>'s input, given dy, the gradient with
-    /// respect to its output (PyTorch's <c>y.backward(dy)</c> for this layer). Adds Σ dy·x̂ into <c>Weight.Grad</c> and
-    /// Σ dy into <c>Bias.Grad</c> (when they exist and require grad), as PyTorch's <c>.grad</c> accumulates.
-    /// </summary>
-    /// <param name="gradOutput">dy, the shape of the last forward's input.</param>
-    /// <returns>dx, a new tensor of the input's shape and layout.</returns>
-    /// <remarks>
-    /// Uses what that forward saved: its input (do not modify it in between), the statistics it normalized
-    /// with, and the weight at that time. With batch statistics (training, or evaluation without buffers)
-    /// <c>dx = w·invStd/M · (M·dy - Σdy - x̂·Σ(dy·x̂))</c>; with running statistics <c>dx = dy·w·invStd</c>
-    /// (see <c>Kernels/BatchNormBackward.cs</c>). Calling it again for the same forward adds the gradients again.
-    /// </remarks>
-    /// <exception cref="InvalidOperationException">No forward has run yet.</exception>
-    /// <exception cref="ArgumentException"><paramref name="gradOutput"/> does not have the input's shape.</exception>
-    public Tensor<T> Backward(Tensor<T> gradOutput) => BackwardFromSaved(gradOutput, null)!;
-
-    /// <summary><see cref="Backward(Tensor{T})"/> writing dx into <paramref name="destination"/> (the input's shape and layout).</summary>
-    /// <param name="gradOutput">dy, the shape of the last forward's input.</param>
-    /// <param name="destination">Receives dx.</param>
-    /// <exception cref="InvalidOperationException">No forward has run yet.</exception>
-    /// <exception cref="ArgumentException">A shape or layout does not fit.</exception>
-    public void Backward(Tensor<T> gradOutput, Tensor<T> destination)
-    {
-        ArgumentNullException.ThrowIfNull(destination);
-        BackwardFromSaved(gradOutput, destination);
-    }
-
-    /// <summary>
-    /// What the next <see cref="Forward(Tensor{T})"/> on an input of this shape will do, and why, without running
-    /// it or changing anything. Forward executes this very plan.
-    /// </summary>
-    /// <param name="inputShape">The input's lengths, e.g. <c>x.Lengths</c>.</param>
-    public ForwardPlan Explain(ReadOnlySpan<nint> inputShape) => Describe(Decide(inputShape), inputShape);
+    private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape) => Describe(Decide(inputShape), inputShape);
 
     /// <summary>
     /// PyTorch's <c>_BatchNorm.forward</c> decision (factor, counter, <c>bn_training</c>, which buffers are handed on)
-    /// plus every check: the one method behind both <see cref="Forward(Tensor{T})"/> and <see cref="Explain"/>.
+    /// plus every check: the one method behind both <c>Forward</c> and <c>Explain</c>.
     /// Allocates nothing unless the forward is going to fail.
     /// </summary>
     private ForwardDecision Decide(ReadOnlySpan<nint> shape)
@@ -152,7 +98,7 @@ public abstract class BatchNorm<T> : NormBase<T>
         return new ForwardDecision(useBatchStatistics, passesBuffers, updates, factor, incrementsCounter, counterAfter, hasBuffers, error);
     }
 
-    /// <summary>The decision in words: the <see cref="ForwardPlan"/> that <see cref="Explain"/> returns.</summary>
+    /// <summary>The decision in words: the <see cref="ForwardPlan"/> that <c>Explain</c> returns.</summary>
     private ForwardPlan Describe(ForwardDecision decision, ReadOnlySpan<nint> shape)
     {
         var reasons = new List<string>();

@@ -23,6 +23,16 @@ public class BatchNorm3d<T> : BatchNorm<T>
     {
     }
 
+    /// <summary>The lazy form (<see cref="LazyBatchNorm3d{T}"/>).</summary>
+    /// <param name="eps">Added to the variance inside the square root.</param>
+    /// <param name="momentum">Running-statistics factor; null for the cumulative average.</param>
+    /// <param name="affine">Whether the first forward creates weight and bias.</param>
+    /// <param name="trackRunningStats">Whether the first forward creates the running buffers.</param>
+    private protected BatchNorm3d(double eps, double? momentum, bool affine, bool trackRunningStats)
+        : base(eps, momentum, affine, trackRunningStats)
+    {
+    }
+
     /// <inheritdoc/>
     public override string ModuleName => "BatchNorm3d";
 

@@ -40,22 +40,38 @@ public abstract class NormBase<T>
         Momentum = momentum;
         Affine = affine;
         TrackRunningStats = trackRunningStats;
-        if (affine)
-        {
-            Weight = new Parameter<T>(TensorStorage.Filled([numFeatures], T.One));
-            Bias = new Parameter<T>(TensorStorage.Filled([numFeatures], T.Zero));
-        }
-
+        if (affine) CreateAffineParameters();
         if (trackRunningStats)
         {
-            RunningMean = TensorStorage.Filled([numFeatures], T.Zero);
-            RunningVar = TensorStorage.Filled([numFeatures], T.One);
+            CreateRunningStatistics();
             NumBatchesTracked = 0;
         }
     }
 
+    /// <summary>
+    /// Builds a lazy layer (PyTorch's <c>_LazyNormBase</c>): <see cref="NumFeatures"/> is 0 and the tensors the flags ask
+    /// for are created by the first forward (C = the input's size at dim 1) or the first state-dict load. The counter
+    /// exists from the start when tracking.
+    /// </summary>
+    /// <param name="eps">Added to the variance inside the square root.</param>
+    /// <param name="momentum">Factor of the running-statistics update.</param>
+    /// <param name="affine">Whether the first forward creates weight and bias.</param>
+    /// <param name="trackRunningStats">Whether the first forward creates the running buffers.</param>
+    private protected NormBase(double eps, double? momentum, bool affine, bool trackRunningStats)
+    {
+        Precision.EnsureSupported<T>();
+        Eps = eps;
+        Momentum = momentum;
+        Affine = affine;
+        TrackRunningStats = trackRunningStats;
+        pendingAffine = affine;
+        pendingRunningStatistics = trackRunningStats;
+        InLazyForm = true;
+        if (trackRunningStats) NumBatchesTracked = 0;
+    }
+
     /// <summary>C, the number of channels this layer was built for.</summary>
-    public int NumFeatures { get; }
+    public int NumFeatures { get; private set; }
 
     /// <summary>Added to the variance inside the square root; read at every forward.</summary>
     public double Eps { get; set; }
@@ -84,22 +100,192 @@ public abstract class NormBase<T>
     public bool Training { get; private set; } = true;
 
     /// <summary>The scale γ, shape (C), or null when built with <c>affine: false</c>.</summary>
-    public Parameter<T>? Weight { get; }
+    public Parameter<T>? Weight { get; private set; }
 
     /// <summary>The shift β, shape (C), or null when built with <c>affine: false</c>.</summary>
-    public Parameter<T>? Bias { get; }
+    public Parameter<T>? Bias { get; private set; }
 
     /// <summary>The live running mean, shape (C), or null when built with <c>trackRunningStats: false</c>.</summary>
-    public Tensor<T>? RunningMean { get; }
+    public Tensor<T>? RunningMean { get; private set; }
 
     /// <summary>The live running variance (unbiased), shape (C), or null when built without tracking.</summary>
-    public Tensor<T>? RunningVar { get; }
+    public Tensor<T>? RunningVar { get; private set; }
 
     /// <summary>Training batches seen since the last reset, or null when built without tracking.</summary>
     public long? NumBatchesTracked { get; private protected set; }
 
     /// <summary>The PyTorch class name, e.g. <c>BatchNorm2d</c>.</summary>
     public abstract string ModuleName { get; }
+
+    /// <summary>
+    /// True for a lazy layer (<c>LazyBatchNorm2d</c>, <c>LazyInstanceNorm2d</c>, ...) before its first forward or load:
+    /// weight, bias and the running buffers it will create do not exist yet and <see cref="NumFeatures"/> is 0
+    /// (PyTorch's <c>has_uninitialized_params()</c>).
+    /// </summary>
+    public bool HasUninitializedParameters => pendingAffine || pendingRunningStatistics;
+
+    /// <summary>The input ranks this layer accepts (PyTorch's <c>_check_input_dim</c>).</summary>
+    protected abstract IReadOnlyList<int> AcceptedRanks { get; }
+
+    /// <summary>Normalizes <paramref name="input"/> and updates the running statistics where the layer's rules say so.</summary>
+    /// <param name="input">A tensor of a rank this layer accepts, any strides (a layout the kernels cannot read is copied first).</param>
+    /// <returns>A new tensor of the input's shape.</returns>
+    /// <exception cref="ArgumentException">A check fails (rank, channels, one value per statistic, eps); the message is
+    /// PyTorch's, and nothing changed.</exception>
+    /// <example>
+    /// <code>
+    /// var bn = new BatchNorm1d(3);
+    /// Tensor&lt;float&gt; y = bn.Forward(Tensor.Create(new float[] { 1, 2, 3, 4, 5, 6 }, [2, 3]));
+    /// // bn.NumBatchesTracked == 1; bn.RunningMean == 0.1 * [2.5, 3.5, 4.5]
+    /// </code>
+    /// </example>
+    public Tensor<T> Forward(Tensor<T> input) => RunForward(input, null);
+
+    /// <summary>
+    /// <see cref="Forward(Tensor{T})"/> writing into <paramref name="destination"/>: no allocation in steady state.
+    /// </summary>
+    /// <param name="input">A tensor of a rank this layer accepts.</param>
+    /// <param name="destination">The input's lengths, laid out as the output of <see cref="Forward(Tensor{T})"/> would be
+    /// (row-major; channels-last for a channels-last input to BatchNorm).</param>
+    /// <exception cref="ArgumentException">A check fails (nothing changed), or the destination does not fit.</exception>
+    public void Forward(Tensor<T> input, Tensor<T> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        RunForward(input, destination);
+    }
+
+    /// <summary>
+    /// The gradient of the loss with respect to the last <see cref="Forward(Tensor{T})"/>'s input, given dy, the gradient
+    /// with respect to its output (PyTorch's <c>y.backward(dy)</c> for this layer). Adds Σ dy·x̂ into <c>Weight.Grad</c> and
+    /// Σ dy into <c>Bias.Grad</c> (when they exist and require grad), as PyTorch's <c>.grad</c> accumulates.
+    /// </summary>
+    /// <param name="gradOutput">dy, the shape of the last forward's input.</param>
+    /// <returns>dx, a new tensor of the input's shape.</returns>
+    /// <remarks>
+    /// Uses what that forward saved: its input (do not modify it in between), the statistics it normalized with, and
+    /// the weight at that time. With statistics of the input itself (a group of M values: a channel for BatchNorm, a
+    /// (sample, channel) plane for InstanceNorm) <c>dx = w·invStd/M · (M·dy - Σdy - x̂·Σ(dy·x̂))</c>; with running
+    /// statistics <c>dx = dy·w·invStd</c> (see <c>Kernels/BatchNormBackward.cs</c>). Calling it again for the same
+    /// forward adds the gradients again.
+    /// </remarks>
+    /// <exception cref="InvalidOperationException">No forward has run yet.</exception>
+    /// <exception cref="ArgumentException"><paramref name="gradOutput"/> does not have the input's shape.</exception>
+    public Tensor<T> Backward(Tensor<T> gradOutput) => BackwardFromSaved(gradOutput, null)!;
+
+    /// <summary><see cref="Backward(Tensor{T})"/> writing dx into <paramref name="destination"/> (the input's shape and
+    /// the layout of the forward's output).</summary>
+    /// <param name="gradOutput">dy, the shape of the last forward's input.</param>
+    /// <param name="destination">Receives dx.</param>
+    /// <exception cref="InvalidOperationException">No forward has run yet.</exception>
+    /// <exception cref="ArgumentException">A shape or layout does not fit.</exception>
+    public void Backward(Tensor<T> gradOutput, Tensor<T> destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        BackwardFromSaved(gradOutput, destination);
+    }
+
+    /// <summary>
+    /// What the next <see cref="Forward(Tensor{T})"/> on an input of this shape will do, and why, without running it or
+    /// changing anything. Forward executes this very plan.
+    /// </summary>
+    /// <param name="inputShape">The input's lengths, e.g. <c>x.Lengths</c>.</param>
+    public ForwardPlan Explain(ReadOnlySpan<nint> inputShape)
+    {
+        if (!HasUninitializedParameters || !AcceptedRanks.Contains(inputShape.Length)) return ExplainCore(inputShape);
+        Initialize((int)inputShape[1]);
+        try
+        {
+            return ExplainCore(inputShape);
+        }
+        finally
+        {
+            Uninitialize();
+        }
+    }
+
+    /// <summary>The forward of this kind of layer, after any lazy initialization; returns the output.</summary>
+    private protected abstract Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination);
+
+    /// <summary>The plan of this kind of layer for an input shape.</summary>
+    private protected abstract ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape);
+
+    private Tensor<T> RunForward(Tensor<T> input, Tensor<T>? destination)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        if (!HasUninitializedParameters || !AcceptedRanks.Contains(input.Rank))
+        {
+            Tensor<T> result = ForwardCore(input, destination);
+            InLazyForm = false;
+            return result;
+        }
+
+        // PyTorch's lazy pre-hook: C is the input's size at dim 1 (even for an unbatched InstanceNorm input, as in PyTorch).
+        Initialize((int)input.Lengths[1]);
+        try
+        {
+            Tensor<T> output = ForwardCore(input, destination);
+            ResetLazyHistory();
+            InLazyForm = false;
+            return output;
+        }
+        catch
+        {
+            Uninitialize();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// True for a lazy layer until its first successful forward or load; PyTorch's class then becomes the non-lazy one
+    /// (<c>cls_to_become</c>), which <see cref="ModuleName"/> follows.
+    /// </summary>
+    private protected bool InLazyForm { get; private set; }
+
+    // Lazy layers: which tensors the constructor's flags promised and that do not exist yet.
+    private bool pendingAffine, pendingRunningStatistics, lazyCreatedAffine, lazyCreatedRunningStatistics;
+
+    /// <summary>
+    /// PyTorch's <c>_LazyNormBase.initialize_parameters</c>: C = <paramref name="numFeatures"/>, the promised tensors
+    /// the current flags still ask for are created, then <see cref="ResetParameters"/>. Throws, changing nothing, when a
+    /// flag was changed before the first forward so that the layer cannot be fully initialized, as PyTorch fails then.
+    /// </summary>
+    private void Initialize(int numFeatures)
+    {
+        bool affineNow = Affine && pendingAffine, statisticsNow = TrackRunningStats && pendingRunningStatistics;
+        if ((Affine && !pendingAffine && Weight is null) || (TrackRunningStats && !pendingRunningStatistics && RunningMean is null)
+            || (pendingAffine && !affineNow) || (pendingRunningStatistics && !statisticsNow))
+            throw new InvalidOperationException(
+                $"module {ModuleName} has not been fully initialized: Affine or TrackRunningStats was changed before the first " +
+                "forward, so the tensors promised at construction and the flags disagree (PyTorch fails the same way).");
+        NumFeatures = numFeatures;
+        if (affineNow) CreateAffineParameters();
+        if (statisticsNow) CreateRunningStatistics();
+        (lazyCreatedAffine, lazyCreatedRunningStatistics) = (affineNow, statisticsNow);
+        pendingAffine = pendingRunningStatistics = false;
+    }
+
+    /// <summary>Undoes <see cref="Initialize"/> after a failed first forward or load, so that it changed nothing.</summary>
+    private void Uninitialize()
+    {
+        NumFeatures = 0;
+        if (lazyCreatedAffine) (Weight, Bias, pendingAffine) = (null, null, true);
+        if (lazyCreatedRunningStatistics) (RunningMean, RunningVar, pendingRunningStatistics) = (null, null, true);
+        ResetLazyHistory();
+    }
+
+    private void ResetLazyHistory() => lazyCreatedAffine = lazyCreatedRunningStatistics = false;
+
+    private void CreateAffineParameters()
+    {
+        Weight = new Parameter<T>(TensorStorage.Filled([NumFeatures], T.One));
+        Bias = new Parameter<T>(TensorStorage.Filled([NumFeatures], T.Zero));
+    }
+
+    private void CreateRunningStatistics()
+    {
+        RunningMean = TensorStorage.Filled([NumFeatures], T.Zero);
+        RunningVar = TensorStorage.Filled([NumFeatures], T.One);
+    }
 
     /// <summary>Sets training mode (<paramref name="mode"/> true) or evaluation mode; returns this layer.</summary>
     public NormBase<T> Train(bool mode = true)
@@ -120,6 +306,13 @@ public abstract class NormBase<T>
     /// buffers (PyTorch: <c>'NoneType' object has no attribute 'zero_'</c>).</exception>
     public void ResetRunningStats()
     {
+        if (HasUninitializedParameters)
+        {
+            // A lazy layer before its first forward: the buffers do not exist yet; only the counter does.
+            if (TrackRunningStats && NumBatchesTracked is not null) NumBatchesTracked = 0;
+            return;
+        }
+
         EnsureRunningStatsResettable();
         if (!TrackRunningStats) return;
         RunningMean!.Fill(T.Zero);
@@ -134,6 +327,7 @@ public abstract class NormBase<T>
     /// (PyTorch raises AttributeError); nothing is changed.</exception>
     public void ResetParameters()
     {
+        if (HasUninitializedParameters) return; // PyTorch's _LazyNormBase.reset_parameters: nothing before initialization
         EnsureRunningStatsResettable();
         if (Affine && Weight is null)
             throw new InvalidOperationException(
@@ -184,8 +378,47 @@ public abstract class NormBase<T>
     public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(stateDict);
+        if (!HasUninitializedParameters) return LoadInitialized(stateDict, strict);
+
+        // A lazy layer takes C from the checkpoint (PyTorch's LazyModuleMixin load hook materializes from its shapes).
+        StateTensor? shaped = new[] { WeightKey, BiasKey, RunningMeanKey, RunningVarKey }
+            .Select(k => stateDict.TryGetValue(k, out StateTensor? t) ? t : null)
+            .FirstOrDefault(t => t is { Shape.Count: 1 });
+        if (shaped is null) return LoadInitialized(stateDict, strict);
+        Initialize((int)Math.Clamp(shaped.Shape[0], 0, int.MaxValue));
+        try
+        {
+            LoadStateDictResult result = LoadInitialized(stateDict, strict);
+            ResetLazyHistory();
+            InLazyForm = false;
+            return result;
+        }
+        catch
+        {
+            Uninitialize();
+            throw;
+        }
+    }
+
+    /// <summary>Hook for the kind of layer: keys of <paramref name="incoming"/> to leave out of the load before it is matched
+    /// (InstanceNorm drops running statistics it does not track); called only when the whole load will proceed.</summary>
+    private protected virtual IReadOnlyList<string> KeysToDrop(IReadOnlyDictionary<string, StateTensor> incoming) => [];
+
+    /// <summary>Called after a successful load that dropped <paramref name="dropped"/> (see <see cref="KeysToDrop"/>).</summary>
+    private protected virtual void OnKeysDropped(IReadOnlyList<string> dropped)
+    {
+    }
+
+    private LoadStateDictResult LoadInitialized(StateDict stateDict, bool strict)
+    {
         var incoming = stateDict.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
         var incomingOrder = stateDict.Keys.ToList();
+        IReadOnlyList<string> dropped = KeysToDrop(incoming);
+        foreach (string key in dropped)
+        {
+            incoming.Remove(key);
+            incomingOrder.Remove(key);
+        }
         if ((stateDict.Version is null || stateDict.Version < StateDictVersion) && TrackRunningStats && !incoming.ContainsKey(CounterKey))
         {
             incoming[CounterKey] = StateTensor.Scalar(0);
@@ -233,41 +466,49 @@ public abstract class NormBase<T>
 
         if (errors.Count > 0) throw new ArgumentException(TorchMessages.LoadStateDictErrors(ModuleName, errors));
         foreach (var (apply, value) in toApply) apply(value);
+        if (dropped.Count > 0) OnKeysDropped(dropped);
         return new LoadStateDictResult(missing, unexpected);
     }
 
-    // What Backward needs from the last successful forward; arrays are reused from call to call.
+    // What Backward needs from the last successful forward; arrays are reused from call to call. A "group" is the set
+    // of values one statistic is taken over: a channel (BatchNorm) or a (sample, channel) plane (InstanceNorm).
     private Tensor<T>? savedInput;
+    private NormLayout? savedLayout;
+    private nint[] savedShape = [];
     private bool savedBatchStatistics;
     private double[] savedMean = [], savedInvStd = [], savedWeight = [], gradWeight = [], gradBias = [];
 
-    /// <summary>The module's arrays for the per-channel statistics of the next forward (reused, length C).</summary>
-    private protected (double[] Mean, double[] InvStd) SavedStatistics(int channels)
+    /// <summary>The module's arrays for the per-group statistics of the next forward (reused, length = groups).</summary>
+    private protected (double[] Mean, double[] InvStd) SavedStatistics(int groups)
     {
-        if (savedMean.Length != channels)
+        if (savedMean.Length != groups)
         {
-            savedMean = new double[channels];
-            savedInvStd = new double[channels];
-            savedWeight = new double[channels];
-            gradWeight = new double[channels];
-            gradBias = new double[channels];
+            savedMean = new double[groups];
+            savedInvStd = new double[groups];
+            savedWeight = new double[groups];
+            gradWeight = new double[groups];
+            gradBias = new double[groups];
         }
 
         return (savedMean, savedInvStd);
     }
 
-    /// <summary>Keeps what <c>Backward</c> needs from a successful forward: the input as the kernels read it, and the
-    /// weight it applied (the statistics are already in the arrays of <see cref="SavedStatistics"/>).</summary>
-    private protected void SaveForBackward(Tensor<T> input, bool batchStatistics)
+    /// <summary>Keeps what <c>Backward</c> needs from a successful forward: the input as the kernels read it (an (N, G, *)
+    /// view whose G groups take weight index g mod C), the caller's input shape, and the weight applied.</summary>
+    private protected void SaveForBackward(Tensor<T> kernelInput, ReadOnlySpan<nint> inputShape, bool batchStatistics,
+                                           NormLayout? groupedLayout = null)
     {
+        savedLayout = groupedLayout;
         if (Weight is null) savedWeight.AsSpan().Fill(1.0);
         else
         {
             Span<T> values = TensorStorage.Span(Weight.Data);
-            for (int c = 0; c < savedWeight.Length; c++) savedWeight[c] = double.CreateTruncating(values[c]);
+            for (int g = 0; g < savedWeight.Length; g++) savedWeight[g] = double.CreateTruncating(values[g % values.Length]);
         }
 
-        savedInput = input;
+        if (savedShape.Length != inputShape.Length) savedShape = new nint[inputShape.Length];
+        inputShape.CopyTo(savedShape);
+        savedInput = kernelInput;
         savedBatchStatistics = batchStatistics;
     }
 
@@ -277,27 +518,42 @@ public abstract class NormBase<T>
         ArgumentNullException.ThrowIfNull(gradOutput);
         Tensor<T> input = savedInput
             ?? throw new InvalidOperationException($"{ModuleName}.Backward needs a successful Forward first: there is no saved input to differentiate.");
-        if (!gradOutput.Lengths.SequenceEqual(input.Lengths))
+        if (!gradOutput.Lengths.SequenceEqual(savedShape))
             throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the last Forward's input had shape " +
-                                        $"{TorchMessages.FormatShape(input.Lengths)}.", nameof(gradOutput));
+                                        $"{TorchMessages.FormatShape(savedShape)}.", nameof(gradOutput));
+        if (savedLayout is not null)
+        {
+            // InstanceNorm: row-major memory read as (1, N·C, *) planes; dy and dx are read and written the same way.
+            gradOutput = TensorStorage.RowMajor(gradOutput);
+            if (destination is not null && !TensorStorage.IsRowMajor(destination))
+                throw new ArgumentException($"destination must be a row-major tensor of shape {TorchMessages.FormatShape(savedShape)}.", nameof(destination));
+        }
+
         bool weightGradient = Weight is { RequiresGrad: true }, biasGradient = Bias is { RequiresGrad: true };
         Tensor<T>? dx = Functional.BackwardCore(gradOutput, input, savedMean, savedInvStd, savedWeight, savedBatchStatistics, true,
-                                                weightGradient ? gradWeight : [], biasGradient ? gradBias : [], destination);
-        if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, gradWeight);
-        if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, gradBias);
+                                                weightGradient ? gradWeight : [], biasGradient ? gradBias : [], destination, savedLayout);
+        if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, gradWeight, NumFeatures);
+        if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, gradBias, NumFeatures);
         return dx;
     }
 
-    private static Tensor<T> Accumulate(Tensor<T>? grad, double[] addition)
+    /// <summary>Adds the per-group gradients into the (C) gradient, group g into channel g mod C.</summary>
+    private static Tensor<T> Accumulate(Tensor<T>? grad, double[] addition, int channels)
     {
-        grad ??= Tensor.CreateFromShape<T>([addition.Length]);
+        grad ??= Tensor.CreateFromShape<T>([channels]);
         Span<T> target = TensorStorage.Span(grad);
-        for (int i = 0; i < target.Length; i++) target[i] += T.CreateTruncating(addition[i]);
+        for (int c = 0; c < target.Length; c++)
+        {
+            double sum = 0;
+            for (int g = c; g < addition.Length; g += target.Length) sum += addition[g];
+            target[c] += T.CreateTruncating(sum);
+        }
+
         return grad;
     }
 
     /// <summary>Attribute changes on this instance that the next forward will ignore, in words.</summary>
-    private protected List<string> IneffectiveChanges()
+    private protected virtual List<string> IneffectiveChanges()
     {
         var changes = new List<string>();
         bool hasAffine = Weight is not null;

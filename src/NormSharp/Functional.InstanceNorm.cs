@@ -1,0 +1,171 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using NormSharp.Errors;
+using NormSharp.Kernels;
+
+namespace NormSharp;
+
+public static partial class Functional
+{
+    /// <summary>
+    /// Instance normalization, the twin of <c>torch.nn.functional.instance_norm</c>: each (sample, channel) plane is
+    /// normalized with its own mean and biased variance over its spatial values.
+    /// </summary>
+    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="input">(N, C, *): N samples, C channels, the spatial sizes. (No unbatched form here: dim 0 is N.)</param>
+    /// <param name="runningMean">(C) running mean, or null.</param>
+    /// <param name="runningVar">(C) running variance, or null.</param>
+    /// <param name="weight">(C) scale γ, or null for 1.</param>
+    /// <param name="bias">(C) shift β, or null for 0.</param>
+    /// <param name="useInputStats">True: normalize with each plane's own statistics. False: with the running
+    /// statistics, which are then required.</param>
+    /// <param name="momentum">Factor of the running-statistics update.</param>
+    /// <param name="eps">Added to the variance inside the square root (not validated, as in PyTorch).</param>
+    /// <returns>A new row-major tensor of the input's shape.</returns>
+    /// <remarks>
+    /// <para>As ATen does it: the input is seen as (1, N·C, *), normalized as a batch norm of N·C channels, and, whenever
+    /// the running statistics are given (whatever <paramref name="useInputStats"/> is), each is written back as the
+    /// average over the N samples of <c>(1 - momentum) · running + momentum · stat(sample)</c>, with the unbiased
+    /// variance over the plane's values. With running statistics normalizing, that average is of N equal values, so
+    /// they do not change (PyTorch's float average of the copies can move them by one unit in the last place;
+    /// NormSharp averages in double and keeps them exact). With N = 0 the average is of nothing and they become NaN,
+    /// as in PyTorch.</para>
+    /// <para>A channels-last or otherwise strided input is copied to row-major first, as ATen's <c>contiguous()</c>;
+    /// the output is row-major.</para>
+    /// <example>
+    /// <code>
+    /// var x = Tensor.Create(new float[] { 1, 2, 3, 4, 10, 20, 30, 40 }, [1, 2, 4]);
+    /// Tensor&lt;float&gt; y = Functional.InstanceNorm(x);   // each row of 4 values normalized on its own
+    /// </code>
+    /// </example>
+    /// </remarks>
+    /// <exception cref="ArgumentException">A check fails; the message is PyTorch's, and nothing changed.</exception>
+    public static Tensor<T> InstanceNorm<T>(Tensor<T> input, Tensor<T>? runningMean = null, Tensor<T>? runningVar = null,
+                                            Tensor<T>? weight = null, Tensor<T>? bias = null, bool useInputStats = true,
+                                            double momentum = 0.1, double eps = 1e-5)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        return InstanceNormCore(input, input.Lengths, runningMean, runningVar, weight, bias, useInputStats, momentum, eps, null, null, null).Output;
+    }
+
+    /// <summary>
+    /// <see cref="InstanceNorm{T}(Tensor{T}, Tensor{T}?, Tensor{T}?, Tensor{T}?, Tensor{T}?, bool, double, double)"/> writing
+    /// into <paramref name="destination"/>, a row-major tensor of the input's lengths.
+    /// </summary>
+    /// <param name="input">(N, C, *).</param>
+    /// <param name="runningMean">(C) running mean, or null.</param>
+    /// <param name="runningVar">(C) running variance, or null.</param>
+    /// <param name="weight">(C) scale, or null.</param>
+    /// <param name="bias">(C) shift, or null.</param>
+    /// <param name="useInputStats">Plane statistics (true) or running statistics (false).</param>
+    /// <param name="momentum">Factor of the running-statistics update.</param>
+    /// <param name="eps">Added to the variance inside the square root.</param>
+    /// <param name="destination">Receives the output.</param>
+    /// <exception cref="ArgumentException">A check fails, or the destination does not fit.</exception>
+    public static void InstanceNorm<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight, Tensor<T>? bias,
+                                       bool useInputStats, double momentum, double eps, Tensor<T> destination)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(destination);
+        InstanceNormCore(input, input.Lengths, runningMean, runningVar, weight, bias, useInputStats, momentum, eps, null, null, destination);
+    }
+
+    /// <summary>Validation, the kernels over the (1, N·C, *) view, then the running-statistics write-back. Returns the
+    /// output, the input as the kernels read it (row-major) and that view's layout, which backward needs;
+    /// <paramref name="savedMean"/> and <paramref name="savedInvStd"/> (length N·C, when given) receive each plane's
+    /// statistics. <paramref name="batchedShape"/> is the (N, C, *) shape the input's memory is read as (a module's
+    /// unbatched input is a batch of one); the output has the input's own lengths.</summary>
+    internal static (Tensor<T> Output, Tensor<T> Input, NormLayout Layout) InstanceNormCore<T>(
+        Tensor<T> input, ReadOnlySpan<nint> batchedShape, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight,
+        Tensor<T>? bias, bool useInputStats, double momentum, double eps, double[]? savedMean, double[]? savedInvStd, Tensor<T>? destination)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        Precision.EnsureSupported<T>();
+        string? error = ValidateInstanceNorm(batchedShape, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
+                                             weight?.FlattenedLength, bias?.FlattenedLength, useInputStats);
+        if (error is not null) throw new ArgumentException(error);
+        EnsureRowMajor(runningMean, "running_mean");
+        EnsureRowMajor(runningVar, "running_var");
+        EnsureRowMajor(weight, "weight");
+        EnsureRowMajor(bias, "bias");
+        if (destination is not null && (!TensorStorage.IsRowMajor(destination) || !destination.Lengths.SequenceEqual(input.Lengths)))
+            throw new ArgumentException($"destination must be a row-major tensor of the input's shape {TorchMessages.FormatShape(input.Lengths)}.",
+                                        nameof(destination));
+
+        int batch = (int)batchedShape[0], channels = (int)batchedShape[1];
+        int spatial = (int)(ValuesPerChannel(batchedShape) / Math.Max(1, batch));
+        int groups = batch * channels;
+        var layout = new NormLayout(1, groups, spatial, spatial == 1, false);
+        Tensor<T> x = TensorStorage.RowMajor(input);
+        Tensor<T> output = destination ?? Tensor.CreateFromShapeUninitialized<T>(input.Lengths);
+
+        if (x.FlattenedLength == 0)
+        {
+            savedMean?.AsSpan().Fill(double.NaN);
+            savedInvStd?.AsSpan().Fill(double.NaN);
+            // ATen averages the N planes' running values: over N = 0 that is NaN; otherwise the values stay.
+            if (batch == 0)
+            {
+                runningMean?.Fill(T.NaN);
+                runningVar?.Fill(T.NaN);
+            }
+
+            return (output, x, layout);
+        }
+
+        bool updates = useInputStats && runningMean is not null && runningVar is not null;
+        double[]? planeMean = updates ? savedMean ?? new double[groups] : savedMean;
+        double[]? planeVar = updates ? Scratch<double>.Third(groups) : null;
+        BatchNormExecution.Run(layout, x, output, useInputStats ? null : runningMean, useInputStats ? null : runningVar,
+                               weight, bias, useInputStats, momentum, eps, planeMean, savedInvStd, planeVar);
+        if (updates)
+        {
+            UpdateInstanceRunningStatistics(TensorStorage.Span(runningMean!), planeMean!, batch, momentum);
+            UpdateInstanceRunningStatistics(TensorStorage.Span(runningVar!), planeVar!, batch, momentum);
+        }
+
+        return (output, x, layout);
+    }
+
+    /// <summary>running[c] = average over the N samples of Blend(running[c], stat[n·C + c], momentum), each blend stored as T
+    /// (ATen's repeated buffer), the average taken in double.</summary>
+    private static void UpdateInstanceRunningStatistics<T>(Span<T> running, ReadOnlySpan<double> planeStatistic, int batch, double momentum)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int channels = running.Length;
+        for (int c = 0; c < channels; c++)
+        {
+            double sum = 0;
+            for (int n = 0; n < batch; n++)
+                sum += double.CreateTruncating(RunningStatistics.Blend(running[c], planeStatistic[n * channels + c], momentum));
+            running[c] = T.CreateTruncating(sum / batch);
+        }
+    }
+
+    /// <summary>
+    /// Every check of <see cref="InstanceNorm{T}(Tensor{T}, Tensor{T}?, Tensor{T}?, Tensor{T}?, Tensor{T}?, bool, double, double)"/>
+    /// in PyTorch's order (Python's spatial-size check, ATen's running-statistics check, then batch_norm's element counts
+    /// over the N·C planes): the first failing check's message, or null.
+    /// </summary>
+    internal static string? ValidateInstanceNorm(ReadOnlySpan<nint> shape, long? runningMeanLength, long? runningVarLength,
+                                                 long? weightLength, long? biasLength, bool useInputStats)
+    {
+        if (shape.Length < 2) return TorchMessages.InstanceNormFunctionalRank(shape.Length);
+        long spatial = 1;
+        for (int d = 2; d < shape.Length; d++) spatial *= shape[d];
+        if (useInputStats && spatial == 1) return TorchMessages.MoreThanOneSpatialElement(shape);
+        if (!useInputStats && (runningMeanLength is null || runningVarLength is null)) return TorchMessages.InstanceNormNeedsRunningStatistics;
+        if (ElementCount(shape) == 0) return null;
+
+        nint batch = shape[0], groups = shape[0] * shape[1];
+        return Repeated(runningMeanLength, "running_mean") ?? Repeated(runningVarLength, "running_var")
+               ?? Repeated(weightLength, "weight") ?? Repeated(biasLength, "bias");
+
+        // ATen repeats each (C) tensor N times and checks it against the N·C planes.
+        string? Repeated(long? length, string name) =>
+            length is long l && batch * l != groups ? TorchMessages.ShouldContainElements(name, groups, (nint)(batch * l)) : null;
+    }
+}

@@ -1,0 +1,206 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+using NormSharp.Errors;
+
+namespace NormSharp;
+
+/// <summary>
+/// Instance normalization, PyTorch's <c>_InstanceNorm</c>, on the same base as BatchNorm: statistics per (sample,
+/// channel) over the spatial values. The 1d/2d/3d classes only declare their ranks.
+/// </summary>
+/// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+/// <remarks>
+/// <para>For each sample n and channel c, over the S spatial values of that plane:</para>
+/// <code>
+/// y = (x - E[x]) / sqrt(Var[x] + eps) * weight[c] + bias[c]        (Var biased, over S values)
+/// </code>
+/// <para>Input statistics are used when <c>Training || !TrackRunningStats</c>; otherwise the running statistics
+/// (which must then exist). Unlike BatchNorm, the running buffers are handed on <b>whenever they exist</b>, so they
+/// are updated whenever input statistics are used, even in evaluation with <c>TrackRunningStats = false</c>: each
+/// becomes the average over the batch of <c>(1 - f) · old + f · stat(sample)</c> (mean, and the unbiased variance over
+/// the S values), with <c>f = Momentum ?? 0</c>. The counter is never used. An input without the batch dimension is a
+/// batch of one. A channel count other than <see cref="NormBase{T}.NumFeatures"/> is an error while <c>Affine</c> is
+/// true and a warning (<see cref="NormWarnings"/>) while it is false. <c>Explain</c> gives the rules for any state.</para>
+/// <para>As for BatchNorm, a forward that throws changes nothing.</para>
+/// </remarks>
+public abstract class InstanceNorm<T> : NormBase<T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private const string RunningMeanKey = "running_mean", RunningVarKey = "running_var", CounterKey = "num_batches_tracked";
+
+    /// <inheritdoc cref="NormBase{T}(int, double, double?, bool, bool)"/>
+    protected InstanceNorm(int numFeatures, double eps, double? momentum, bool affine, bool trackRunningStats)
+        : base(numFeatures, eps, momentum, affine, trackRunningStats)
+    {
+    }
+
+    /// <summary>Builds a lazy layer (see <see cref="NormBase{T}(double, double?, bool, bool)"/>).</summary>
+    /// <param name="eps">Added to the variance inside the square root.</param>
+    /// <param name="momentum">Factor of the running-statistics update (null means 0).</param>
+    /// <param name="affine">Whether the first forward creates weight and bias.</param>
+    /// <param name="trackRunningStats">Whether the first forward creates the running buffers.</param>
+    private protected InstanceNorm(double eps, double? momentum, bool affine, bool trackRunningStats)
+        : base(eps, momentum, affine, trackRunningStats)
+    {
+    }
+
+    /// <summary>The rank of an input without the batch dimension (PyTorch's <c>_get_no_batch_dim</c>).</summary>
+    private int UnbatchedRank => AcceptedRanks[0];
+
+    private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination)
+    {
+        InstanceDecision decision = Decide(input.Lengths);
+        if (decision.Warning is not null) NormWarnings.Warn(this, ModuleName, decision.Warning);
+        if (decision.Error is not null) throw new ArgumentException(decision.Error);
+
+        Span<nint> batched = stackalloc nint[input.Rank + (decision.Unbatched ? 1 : 0)];
+        BatchedShape(input.Lengths, batched);
+        (double[] savedMean, double[] savedInvStd) = SavedStatistics((int)(batched[0] * batched[1]));
+        (Tensor<T> output, Tensor<T> kernelInput, NormLayout layout) = Functional.InstanceNormCore(
+            input, batched, RunningMean, RunningVar, Weight?.Data, Bias?.Data, decision.UseInputStatistics, decision.Factor, Eps,
+            savedMean, savedInvStd, destination);
+        SaveForBackward(kernelInput, input.Lengths, decision.UseInputStatistics, layout);
+        return output;
+    }
+
+    private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape)
+    {
+        InstanceDecision decision = Decide(inputShape);
+        bool hasBuffers = RunningMean is not null || RunningVar is not null;
+        var reasons = new List<string>
+        {
+            NumBatchesTracked is null
+                ? "the layer was built without running statistics: there is no num_batches_tracked."
+                : "InstanceNorm never uses or increments num_batches_tracked.",
+        };
+        if (decision.Unbatched)
+            reasons.Add($"a {inputShape.Length}D input has no batch dimension: it is normalized as a batch of one.");
+        if (decision.UseInputStatistics)
+            reasons.Add(Training
+                ? "training mode: each (sample, channel) plane is normalized with its own mean and biased variance."
+                : "evaluation mode with TrackRunningStats = false: each (sample, channel) plane is normalized with its own " +
+                  "mean and biased variance, as in training.");
+        else
+            reasons.Add("evaluation mode with TrackRunningStats = true: running_mean and running_var normalize the input.");
+
+        string factorText = Momentum is double m ? $"factor = momentum = {m}" : "momentum is null, so factor = 0 (the stored values stay)";
+        if (!hasBuffers)
+            reasons.Add("no running statistics exist, so none are updated.");
+        else if (decision.UpdatesRunningStatistics)
+            reasons.Add($"the running buffers are handed on whenever they exist, and input statistics are used: each becomes the " +
+                        $"average over the batch of (1 - f) * running + f * stat(sample), {factorText}; running_var takes the unbiased variance." +
+                        (Training ? "" : " This happens in evaluation too, because TrackRunningStats is false."));
+        else if (decision.Error is null && !decision.UseInputStatistics)
+            reasons.Add("the running buffers are handed on and rewritten as the average of the batch's identical copies, so they keep their values.");
+        else if (decision.Error is null)
+            reasons.Add("the input is empty: no statistic changes (with a batch of 0, the average of nothing makes the running statistics NaN, as in PyTorch).");
+
+        if (decision.UseInputStatistics)
+            reasons.Add("input statistics are used, so an input with one spatial value is an error.");
+        if (decision.Warning is not null)
+            reasons.Add("the channel count differs from num_features and Affine is false: a warning, not an error.");
+        if (decision.Error is not null)
+            reasons.Add("nothing changes, because the forward throws.");
+
+        return new ForwardPlan
+        {
+            Module = ModuleName,
+            InputShape = inputShape.ToArray().Select(l => (long)l).ToArray(),
+            Training = Training,
+            TrackRunningStats = TrackRunningStats,
+            HasRunningStatistics = hasBuffers,
+            HasAffineParameters = Weight is not null,
+            NormalizeWith = decision.UseInputStatistics ? StatisticsSource.Instance : StatisticsSource.Running,
+            PassesRunningStatistics = hasBuffers,
+            UpdatesRunningStatistics = decision.UpdatesRunningStatistics,
+            Averaging = decision.UpdatesRunningStatistics ? RunningAverage.Exponential : RunningAverage.None,
+            Factor = decision.Factor,
+            IncrementsCounter = false,
+            CounterAfter = NumBatchesTracked,
+            SingleValueCheckApplies = decision.UseInputStatistics,
+            Error = decision.Error,
+            Warning = decision.Warning,
+            Reasons = reasons,
+            IneffectiveChanges = IneffectiveChanges(),
+        };
+    }
+
+    private protected override List<string> IneffectiveChanges()
+    {
+        var changes = new List<string>();
+        bool hasAffine = Weight is not null;
+        if (Affine != hasAffine)
+        {
+            changes.Add(hasAffine
+                ? "Affine was set to false after construction: weight and bias are still applied because they exist; the flag only " +
+                  "turns a channel mismatch from an error into a warning."
+                : "Affine was set to true after construction: there is still no weight or bias to apply; the flag only turns a " +
+                  "channel mismatch from a warning into an error.");
+        }
+
+        return changes;
+    }
+
+    /// <summary>PyTorch's <c>_InstanceNorm.forward</c> and <c>F.instance_norm</c> decision, with every check.</summary>
+    private InstanceDecision Decide(ReadOnlySpan<nint> shape)
+    {
+        bool useInputStatistics = Training || !TrackRunningStats;
+        double factor = Momentum ?? 0.0;
+        if (!AcceptedRanks.Contains(shape.Length))
+            return new InstanceDecision(useInputStatistics, false, factor, false, null, TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length));
+
+        bool unbatched = shape.Length == UnbatchedRank;
+        int featureDim = unbatched ? 0 : 1;
+        string? warning = null;
+        if (shape[featureDim] != NumFeatures)
+        {
+            if (Affine)
+                return new InstanceDecision(useInputStatistics, false, factor, unbatched, null,
+                                            TorchMessages.InstanceNormChannelMismatch(featureDim, NumFeatures, shape[featureDim]));
+            warning = TorchMessages.InstanceNormChannelMismatchWarning(featureDim);
+        }
+
+        Span<nint> batched = stackalloc nint[shape.Length + (unbatched ? 1 : 0)];
+        BatchedShape(shape, batched);
+        string? error = Functional.ValidateInstanceNorm(batched, RunningMean?.FlattenedLength, RunningVar?.FlattenedLength,
+                                                        Weight?.Data.FlattenedLength, Bias?.Data.FlattenedLength, useInputStatistics);
+        long elements = 1;
+        foreach (nint length in batched) elements *= length;
+        bool updates = error is null && useInputStatistics && RunningMean is not null && elements > 0;
+        return new InstanceDecision(useInputStatistics, updates, factor, unbatched, warning, error);
+    }
+
+    /// <summary>The (N, C, *) shape an input is read as: itself, or (1, ...) for an input without the batch dimension.</summary>
+    private static void BatchedShape(ReadOnlySpan<nint> shape, Span<nint> batched)
+    {
+        if (batched.Length == shape.Length)
+        {
+            shape.CopyTo(batched);
+            return;
+        }
+
+        batched[0] = 1;
+        shape.CopyTo(batched[1..]);
+    }
+
+    /// <summary>
+    /// The issue's rule for checkpoints (PyTorch raises here only for version-less dicts, and even with strict = false):
+    /// loading running statistics into an InstanceNorm built without them drops them, with a warning, instead of failing.
+    /// </summary>
+    private protected override IReadOnlyList<string> KeysToDrop(IReadOnlyDictionary<string, StateTensor> incoming)
+    {
+        if (TrackRunningStats || RunningMean is not null) return [];
+        return new[] { RunningMeanKey, RunningVarKey, CounterKey }.Where(incoming.ContainsKey).ToList();
+    }
+
+    private protected override void OnKeysDropped(IReadOnlyList<string> dropped) =>
+        NormWarnings.Warn(this, ModuleName,
+            $"Dropped running stats buffer(s) {string.Join(" and ", dropped.Select(k => $"\"{k}\""))} for {ModuleName} with " +
+            $"track_running_stats=False. If state_dict is a checkpoint saved before 0.4.0, this may be expected because {ModuleName} " +
+            $"does not track running stats by default since 0.4.0. If the running stats are actually needed, instead set " +
+            $"track_running_stats=True in {ModuleName} to enable them.");
+
+    /// <summary>The decision of one forward, without words.</summary>
+    private readonly record struct InstanceDecision(bool UseInputStatistics, bool UpdatesRunningStatistics, double Factor, bool Unbatched,
+                                                    string? Warning, string? Error);
+}
