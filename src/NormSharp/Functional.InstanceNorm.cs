@@ -158,6 +158,8 @@ public static partial class Functional
         for (int d = 2; d < shape.Length; d++) spatial *= shape[d];
         if (useInputStats && spatial == 1) return TorchMessages.MoreThanOneSpatialElement(shape);
         if (!useInputStats && (runningMeanLength is null || runningVarLength is null)) return TorchMessages.InstanceNormNeedsRunningStatistics;
+        // libtorch 2.10 fails on an empty batch with weight or bias (its repeat-and-select of the parameters); so do we.
+        if (shape[0] == 0 && (weightLength is not null || biasLength is not null)) return TorchMessages.InstanceNormEmptyBatchWithAffine;
         if (ElementCount(shape) == 0) return null;
 
         nint batch = shape[0], groups = shape[0] * shape[1];

@@ -13,9 +13,18 @@ public class DifferentialTests
     /// <summary>Random cases per CI run (each a sequence of 1 to 8 calls).</summary>
     public const int CasesPerRun = 2500;
 
+    /// <summary>Random InstanceNorm (and LazyInstanceNorm) cases per CI run.</summary>
+    public const int InstanceNormCasesPerRun = 1500;
+
     [Fact]
     public void RandomSequences_MatchPyTorchModuleLogicOverLibtorch_AfterEveryCall()
     {
         OracleCase.Gen.Sample(testCase => OracleRunner.Run(testCase, OracleReport.Shared), iter: CasesPerRun);
+    }
+
+    [Fact]
+    public void RandomInstanceNormSequences_MatchPyTorchModuleLogicOverLibtorch_AfterEveryCall()
+    {
+        InstanceNormCase.Generator.Sample(testCase => InstanceNormOracleRunner.Run(testCase, OracleReport.Shared), iter: InstanceNormCasesPerRun);
     }
 }

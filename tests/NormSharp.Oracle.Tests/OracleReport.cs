@@ -8,13 +8,18 @@ public sealed class OracleReport
     private readonly object gate = new();
     private readonly Dictionary<string, (double Error, double Ratio, string Where)> worst = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (double Ratio, string Where)> tightest = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long> casesByModule = new(StringComparer.Ordinal);
     private long cases, comparisons;
 
     public static OracleReport Shared { get; } = new();
 
     public long Cases => Interlocked.Read(ref cases);
 
-    public void CountCase() => Interlocked.Increment(ref cases);
+    public void CountCase(string module)
+    {
+        Interlocked.Increment(ref cases);
+        lock (gate) casesByModule[module] = casesByModule.GetValueOrDefault(module) + 1;
+    }
 
     /// <summary>Records one comparison (already checked against <paramref name="tolerance"/>).</summary>
     public void Observe(string quantity, bool isDouble, double error, double tolerance, string where)
@@ -39,7 +44,8 @@ public sealed class OracleReport
         {
             var lines = new List<string>
             {
-                string.Create(CultureInfo.InvariantCulture, $"oracle: {Cases} random cases, {Interlocked.Read(ref comparisons)} comparisons against libtorch 2.10 (TorchSharp 0.107)"),
+                string.Create(CultureInfo.InvariantCulture, $"oracle: {Cases} random sequence cases, {Interlocked.Read(ref comparisons)} comparisons against libtorch 2.10 (TorchSharp 0.107)"),
+                "oracle: sequence cases per module: " + string.Join(", ", casesByModule.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key} {p.Value}")),
             };
             foreach (var (key, value) in worst.OrderBy(p => p.Key, StringComparer.Ordinal))
                 lines.Add(string.Create(CultureInfo.InvariantCulture,

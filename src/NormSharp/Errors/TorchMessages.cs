@@ -47,6 +47,9 @@ internal static class TorchMessages
     public const string InstanceNormNeedsRunningStatistics =
         "Expected running_mean and running_var to be defined when use_input_stats is false";
 
+    /// <summary>libtorch's <c>instance_norm</c> on a batch of 0 with weight or bias (an internal indexing error, kept).</summary>
+    public const string InstanceNormEmptyBatchWithAffine = "select(): index 0 out of range for tensor of size [0] at dimension 0";
+
     /// <summary><c>_InstanceNorm.forward</c>, channel mismatch with affine (PyTorch 2.x, ValueError).</summary>
     public static string InstanceNormChannelMismatch(int featureDim, int numFeatures, nint actual) =>
         $"expected input's size at dim={featureDim} to match num_features ({numFeatures}), but got: {actual}.";

@@ -303,15 +303,14 @@ public abstract class NormBase<T>
     /// current flag), even if the buffers exist.
     /// </summary>
     /// <exception cref="InvalidOperationException">The flag is true but the layer was built without
-    /// buffers (PyTorch: <c>'NoneType' object has no attribute 'zero_'</c>).</exception>
+    /// buffers (PyTorch: <c>'NoneType' object has no attribute 'zero_'</c>), or is a lazy layer whose buffers
+    /// are not created yet.</exception>
     public void ResetRunningStats()
     {
-        if (HasUninitializedParameters)
-        {
-            // A lazy layer before its first forward: the buffers do not exist yet; only the counter does.
-            if (TrackRunningStats && NumBatchesTracked is not null) NumBatchesTracked = 0;
-            return;
-        }
+        if (HasUninitializedParameters && TrackRunningStats)
+            throw new InvalidOperationException(
+                $"{ModuleName} has not been initialized yet: its running statistics do not exist until the first forward " +
+                "(PyTorch: Attempted to use an uninitialized parameter in zero_).");
 
         EnsureRunningStatsResettable();
         if (!TrackRunningStats) return;

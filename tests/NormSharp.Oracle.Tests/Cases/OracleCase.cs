@@ -9,13 +9,13 @@ namespace NormSharp.Oracle.Tests.Cases;
 /// </summary>
 public sealed record OracleCase(
     int Rank, bool UseDouble, int Batch, int Channels, int[] Spatial, double Mean, double Std, double Eps,
-    double? Momentum, bool Affine, bool TrackRunningStats, int DataSeed, OracleStep[] Steps, bool ChannelsLast = false)
+    double? Momentum, bool Affine, bool TrackRunningStats, int DataSeed, OracleStep[] Steps, bool ChannelsLast = false, bool Lazy = false)
 {
     private static readonly (double Mean, double Std)[] Distributions =
         [(0, 1), (0, 1), (3, 0.5), (-50, 20), (1e3, 1), (1e4, 1), (0.5, 1e-3), (0, 1e3)];
 
     /// <summary>The module under test, e.g. <c>BatchNorm2d</c>.</summary>
-    public string Module => Rank switch { 2 or 3 => "BatchNorm1d", 4 => "BatchNorm2d", _ => "BatchNorm3d" };
+    public string Module => (Lazy ? "Lazy" : "") + Rank switch { 2 or 3 => "BatchNorm1d", 4 => "BatchNorm2d", _ => "BatchNorm3d" };
 
     private static Gen<double?> MomentumGen { get; } =
         CsCheck.Gen.Frequency(
@@ -54,8 +54,9 @@ public sealed record OracleCase(
         from seed in CsCheck.Gen.Int
         from steps in StepGen.Array[1, 8]
         from channelsLast in CsCheck.Gen.Bool
+        from lazy in CsCheck.Gen.Frequency((7, CsCheck.Gen.Const(false)), (1, CsCheck.Gen.Const(true)))
         select new OracleCase(rank, useDouble, batch, channels, spatial, Distributions[distribution].Mean, Distributions[distribution].Std,
-                              eps, momentum, affine, track, seed, steps, channelsLast && rank >= 4);
+                              eps, momentum, affine, track, seed, steps, channelsLast && rank >= 4, lazy);
 
     /// <summary>One of the given values, uniformly (shrinks towards the first).</summary>
     private static Gen<T> Pick<T>(params T[] values) => CsCheck.Gen.Int[0, values.Length - 1].Select(i => values[i]);
@@ -97,7 +98,7 @@ public sealed record OracleCase(
     }
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
-        $"{Module}({Channels}, eps={Eps}, momentum={(Momentum is double m ? m.ToString("R", CultureInfo.InvariantCulture) : "None")}, " +
+        $"{Module}({(Lazy ? "" : Channels.ToString(CultureInfo.InvariantCulture) + ", ")}eps={Eps}, momentum={(Momentum is double m ? m.ToString("R", CultureInfo.InvariantCulture) : "None")}, " +
         $"affine={Affine}, track_running_stats={TrackRunningStats}) {(UseDouble ? "float64" : "float32")}, " +
         $"input [{Batch}, {Channels}{string.Concat(Spatial.Select(s => $", {s}"))}] (rank {Rank}{(ChannelsLast ? ", channels-last in NormSharp" : "")}) ~ N({Mean}, {Std}^2), data seed {DataSeed}; " +
         $"steps: {string.Join(", ", Steps.Select(s => s.ToString()))}");

@@ -10,6 +10,7 @@ public enum StepKind
     ForwardEmptyBatch,
     ForwardChannelMismatch,
     ForwardWrongRank,
+    ForwardUnbatched,
     Train,
     Eval,
     SetTrackRunningStats,
@@ -27,7 +28,7 @@ public enum StepKind
 /// <param name="Number">For SetMomentum (null = cumulative average) / SetEps: the new value.</param>
 public sealed record OracleStep(StepKind Kind, int Batch = 0, bool Flag = false, double? Number = null)
 {
-    public bool IsForward => Kind <= StepKind.ForwardWrongRank;
+    public bool IsForward => Kind <= StepKind.ForwardUnbatched;
 
     public override string ToString() => Kind switch
     {
@@ -36,6 +37,7 @@ public sealed record OracleStep(StepKind Kind, int Batch = 0, bool Flag = false,
         StepKind.ForwardEmptyBatch => "forward(N=0)",
         StepKind.ForwardChannelMismatch => $"forward(N={Batch}, C+1)",
         StepKind.ForwardWrongRank => $"forward(N={Batch}, wrong rank)",
+        StepKind.ForwardUnbatched => "forward(no batch dimension)",
         StepKind.SetTrackRunningStats => $"TrackRunningStats={Flag}",
         StepKind.SetAffine => $"Affine={Flag}",
         StepKind.SetMomentum => $"Momentum={(Number is double m ? m.ToString("R", CultureInfo.InvariantCulture) : "null")}",

@@ -310,6 +310,11 @@ public class InstanceNormTests
         var spatialEmpty = new InstanceNorm1d(3, trackRunningStats: true);
         spatialEmpty.Forward(Tensor.CreateFromShape<float>([2, 3, 0]));
         Assert.Equal([0.0, 0.0, 0.0], Values(spatialEmpty.RunningMean!));
+
+        // libtorch fails on an empty batch when weight and bias exist; NormSharp gives the same error.
+        var affine = new InstanceNorm1d(3, affine: true);
+        var e = Assert.Throws<ArgumentException>(() => affine.Forward(Tensor.CreateFromShape<float>([0, 3, 4])));
+        Assert.Equal("select(): index 0 out of range for tensor of size [0] at dimension 0", e.Message);
     }
 
     [Fact]

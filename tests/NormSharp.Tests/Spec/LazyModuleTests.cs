@@ -121,11 +121,11 @@ public class LazyModuleTests
     }
 
     [Fact]
-    public void ResetParameters_BeforeInitialization_DoesNothing()
+    public void ResetParameters_BeforeInitialization_DoesNothing_ResetRunningStatsIsAnError()
     {
         var layer = new LazyBatchNorm3d();
         layer.ResetParameters();
-        layer.ResetRunningStats();
+        Assert.Throws<InvalidOperationException>(layer.ResetRunningStats);
         Assert.True(layer.HasUninitializedParameters);
         layer.Forward(Random(1, 2, 2, 2, 2, 2));
         Assert.Equal(2, layer.NumFeatures);
