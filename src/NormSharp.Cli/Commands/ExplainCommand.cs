@@ -42,7 +42,7 @@ public static class ExplainCommand
         var batch = new Option<int>("--batch") { Description = "With --steps: default batch size N of a forward.", DefaultValueFactory = _ => 4 };
         var seed = new Option<int>("--seed") { Description = "With --steps: seed of the random batches.", DefaultValueFactory = _ => 1 };
 
-        var command = new Command("explain", "Show what BatchNorm does in every combination of mode and flags, observed on real layers.")
+        var command = new Command("explain", "Show what a BatchNorm or InstanceNorm layer does in every combination of mode and flags, observed on real layers.")
         {
             module, json, steps, affine, track, momentum, eps, features, batch, seed,
         };
@@ -61,10 +61,10 @@ public static class ExplainCommand
                     return ExitCodes.Usage;
                 }
 
-                var table = new SummaryTable(kind);
+                ISummaryTable table = SummaryTables.For(kind);
                 IReadOnlyList<SummaryRow> rows = table.Rows();
                 if (parse.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(rows, Json));
-                else ConsoleFactory.Render(output, console => SummaryRenderer.Write(console, DisplayName(kind), rows, table.AttributeRows()));
+                else ConsoleFactory.Render(output, console => SummaryRenderer.Write(console, DisplayName(kind), rows, table.AttributeRows(), table.SingleValueHeader));
                 return ExitCodes.Success;
             }
 
@@ -83,7 +83,7 @@ public static class ExplainCommand
                 return ExitCodes.Usage;
             }
 
-            BatchNorm<double> layer = kind.Create(parse.GetValue(features), parse.GetValue(eps), momentumValue,
+            NormBase<double> layer = kind.Create(parse.GetValue(features), parse.GetValue(eps), momentumValue,
                                                   parse.GetValue(affine), parse.GetValue(track));
             IReadOnlyList<StepRecord> records = StepRunner.Run(layer, kind, parsed, parse.GetValue(batch), parse.GetValue(seed));
             if (parse.GetValue(json))

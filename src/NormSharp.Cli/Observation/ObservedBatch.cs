@@ -45,6 +45,39 @@ public static class ObservedBatch
         return (mean, varB, varU);
     }
 
+    /// <summary>Per-(sample, channel) mean, biased and unbiased variance of an (N, C, *) tensor, indexed n·C + c.</summary>
+    public static (double[] Mean, double[] VarBiased, double[] VarUnbiased) PlaneStatistics(Tensor<double> x)
+    {
+        int n = (int)x.Lengths[0], c = (int)x.Lengths[1];
+        int s = (int)(x.FlattenedLength / Math.Max(1, (long)n * c));
+        double[] flat = Values(x);
+        var mean = new double[n * c];
+        var varB = new double[n * c];
+        var varU = new double[n * c];
+        for (int plane = 0; plane < n * c; plane++)
+        {
+            var values = new ArraySegment<double>(flat, plane * s, s);
+            mean[plane] = values.Average();
+            double squares = values.Sum(v => (v - mean[plane]) * (v - mean[plane]));
+            varB[plane] = squares / s;
+            varU[plane] = squares / (s - 1);
+        }
+
+        return (mean, varB, varU);
+    }
+
+    /// <summary>y ≈ (x - mean[n·C + c]) / sqrt(var[n·C + c] + eps) · scale + shift: each (sample, channel) plane with its own statistics.</summary>
+    public static bool MatchesPlaneNormalization(Tensor<double> x, Tensor<double> y, double[] mean, double[] variance, double eps,
+                                                 double scale = 1.0, double shift = 0.0)
+    {
+        int planes = mean.Length;
+        int s = (int)(x.FlattenedLength / Math.Max(1, planes));
+        double[] xs = Values(x), ys = Values(y);
+        for (int k = 0; k < xs.Length; k++)
+            if (!Close((xs[k] - mean[k / s]) / Math.Sqrt(variance[k / s] + eps) * scale + shift, ys[k])) return false;
+        return true;
+    }
+
     /// <summary>The tensor's values in row-major order.</summary>
     public static double[] Values(Tensor<double> tensor)
     {

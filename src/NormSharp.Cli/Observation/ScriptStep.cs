@@ -7,7 +7,7 @@ namespace NormSharp.Cli.Observation;
 /// <param name="Action">What it does to the layer; forward steps return null and are run by <see cref="StepRunner"/>.</param>
 /// <param name="ForwardBatch">For a forward: the batch size (null: the script's default).</param>
 /// <param name="IsForward">Whether this step runs a forward.</param>
-public sealed record ScriptStep(string Text, Action<BatchNorm<double>>? Action, int? ForwardBatch, bool IsForward)
+public sealed record ScriptStep(string Text, Action<NormBase<double>>? Action, int? ForwardBatch, bool IsForward)
 {
     /// <summary>The step language, for help texts and errors.</summary>
     public const string Grammar =
@@ -40,7 +40,7 @@ public sealed record ScriptStep(string Text, Action<BatchNorm<double>>? Action, 
         };
     }
 
-    private static Action<BatchNorm<double>> Setter(string text, string name, string value)
+    private static Action<NormBase<double>> Setter(string text, string name, string value)
     {
         switch (name)
         {

@@ -6,7 +6,7 @@ namespace NormSharp.Cli.Observation;
 public static class StepRunner
 {
     /// <summary>Runs <paramref name="steps"/> in order on <paramref name="layer"/>; forwards use fresh seeded batches.</summary>
-    public static IReadOnlyList<StepRecord> Run(BatchNorm<double> layer, ModuleKind kind, IReadOnlyList<ScriptStep> steps,
+    public static IReadOnlyList<StepRecord> Run(NormBase<double> layer, ModuleKind kind, IReadOnlyList<ScriptStep> steps,
                                                 int batch, int seed)
     {
         var records = new List<StepRecord>();
@@ -40,7 +40,7 @@ public static class StepRunner
             records.Add(new StepRecord(
                 step.Text, layer.Training, layer.TrackRunningStats, layer.Momentum, layer.Eps,
                 shape?.Select(l => (long)l).ToArray(),
-                plan is null || error is not null ? null : plan.NormalizeWith == StatisticsSource.Batch ? "batch" : "running",
+                plan is null || error is not null ? null : plan.NormalizeWith.ToString().ToLowerInvariant(),
                 plan?.Reasons, plan?.IneffectiveChanges, error,
                 meanBefore, Copy(layer.RunningMean), varBefore, Copy(layer.RunningVar),
                 counterBefore, layer.NumBatchesTracked));

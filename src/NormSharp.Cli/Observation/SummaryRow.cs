@@ -12,6 +12,7 @@ namespace NormSharp.Cli.Observation;
 /// <param name="CounterIncremented">Whether num_batches_tracked changed; null when it does not exist.</param>
 /// <param name="SingleValueError">Whether a (1, C, 1, ...) input is rejected.</param>
 /// <param name="UpdateMatches">When updated: the averages the new values were checked against (e.g. "var_u; EMA or CMA").</param>
+/// <param name="Error">When the forward itself fails in this combination: its message (left out of the JSON otherwise).</param>
 public sealed record SummaryRow(
     string Mode,
     bool TrackAtConstruction,
@@ -20,4 +21,5 @@ public sealed record SummaryRow(
     bool? RunningStatsUpdated,
     bool? CounterIncremented,
     bool SingleValueError,
-    [property: System.Text.Json.Serialization.JsonIgnore] string? UpdateMatches);
+    [property: System.Text.Json.Serialization.JsonIgnore] string? UpdateMatches,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Error = null);

@@ -7,7 +7,7 @@ namespace NormSharp.Cli.Observation;
 /// builds a real layer, forwards a real batch, and reads the output, the buffers and the counter.
 /// No cell is stored; a change in the library's behaviour changes the table.
 /// </summary>
-public sealed class SummaryTable
+public sealed class SummaryTable : ISummaryTable
 {
     private const int Channels = 3, Batch = 8, Seed = 20261128;
     private static readonly double[] DistinctMean = [5.0, -3.0, 2.0];
@@ -16,6 +16,9 @@ public sealed class SummaryTable
 
     /// <summary>A table for one module kind.</summary>
     public SummaryTable(ModuleKind kind) => this.kind = kind;
+
+    /// <inheritdoc/>
+    public string SingleValueHeader => "n == 1 error";
 
     /// <summary>The eight rows, in the spec's order: train then eval; tracking at construction true then false.</summary>
     public IReadOnlyList<SummaryRow> Rows()
@@ -37,25 +40,25 @@ public sealed class SummaryTable
 
         var rows = new List<AttributeObservation>();
 
-        BatchNorm<double> scaled = kind.Create(Channels, eps, 0.1, true, true);
+        NormBase<double> scaled = kind.Create(Channels, eps, 0.1, true, true);
         scaled.Weight!.Data.Fill(2.0);
         scaled.Bias!.Data.Fill(1.0);
         bool appliesAffine = ObservedBatch.MatchesNormalization(x, scaled.Forward(x), mean, varB, eps, 2.0, 1.0);
         rows.Add(new("affine", "true at construction (weight 2, bias 1)", appliesAffine ? "* weight + bias" : "unexpected output"));
 
-        BatchNorm<double> plain = kind.Create(Channels, eps, 0.1, false, true);
+        NormBase<double> plain = kind.Create(Channels, eps, 0.1, false, true);
         bool noAffine = ObservedBatch.MatchesNormalization(x, plain.Forward(x), mean, varB, eps);
         rows.Add(new("affine", "false at construction", noAffine ? "neither (no weight, no bias)" : "unexpected output"));
 
         rows.Add(new("affine", "true, then set to false", AffineChangeObserved(x, builtAffine: true)));
         rows.Add(new("affine", "false, then set to true", AffineChangeObserved(x, builtAffine: false)));
 
-        BatchNorm<double> ema = kind.Create(Channels, eps, 0.3, false, true);
+        NormBase<double> ema = kind.Create(Channels, eps, 0.3, false, true);
         ema.Forward(x);
         bool isEma = ObservedBatch.Close(Values(ema.RunningMean!), mean.Select(m => 0.3 * m).ToArray());
         rows.Add(new("momentum", "a number (0.3)", isEma ? "EMA: running = 0.7 * running + 0.3 * batch" : "unexpected running_mean"));
 
-        BatchNorm<double> cma = kind.Create(Channels, eps, null, false, true);
+        NormBase<double> cma = kind.Create(Channels, eps, null, false, true);
         var batchMeans = new List<double[]>();
         for (int k = 0; k < 3; k++)
         {
@@ -72,11 +75,11 @@ public sealed class SummaryTable
 
     private string AffineChangeObserved(Tensor<double> x, bool builtAffine)
     {
-        BatchNorm<double> reference = kind.Create(Channels, 1e-5, 0.1, builtAffine, true);
-        BatchNorm<double> changed = kind.Create(Channels, 1e-5, 0.1, builtAffine, true);
+        NormBase<double> reference = kind.Create(Channels, 1e-5, 0.1, builtAffine, true);
+        NormBase<double> changed = kind.Create(Channels, 1e-5, 0.1, builtAffine, true);
         if (builtAffine)
         {
-            foreach (BatchNorm<double> layer in new[] { reference, changed })
+            foreach (NormBase<double> layer in new[] { reference, changed })
             {
                 layer.Weight!.Data.Fill(2.0);
                 layer.Bias!.Data.Fill(1.0);
@@ -94,7 +97,7 @@ public sealed class SummaryTable
         var (mean, varB, varU) = ObservedBatch.ChannelStatistics(x);
         const double eps = 1e-5;
 
-        BatchNorm<double> layer = Configure(0.1, training, trackAtConstruction, trackNow);
+        NormBase<double> layer = Configure(0.1, training, trackAtConstruction, trackNow);
         double[]? meanBefore = layer.RunningMean is null ? null : Values(layer.RunningMean);
         double[]? varBefore = layer.RunningVar is null ? null : Values(layer.RunningVar);
         long? counterBefore = layer.NumBatchesTracked;
@@ -116,7 +119,7 @@ public sealed class SummaryTable
         {
             bool ema = ObservedBatch.Close(Values(layer.RunningVar!), varBefore!.Select((v, c) => 0.9 * v + 0.1 * varU[c]).ToArray())
                        && ObservedBatch.Close(Values(layer.RunningMean!), meanBefore!.Select((v, c) => 0.9 * v + 0.1 * mean[c]).ToArray());
-            BatchNorm<double> cumulative = Configure(null, training, trackAtConstruction, trackNow);
+            NormBase<double> cumulative = Configure(null, training, trackAtConstruction, trackNow);
             cumulative.Forward(x);
             bool cma = ObservedBatch.Close(Values(cumulative.RunningVar!), varU) && ObservedBatch.Close(Values(cumulative.RunningMean!), mean);
             matches = (ema, cma) switch
@@ -128,7 +131,7 @@ public sealed class SummaryTable
             };
         }
 
-        BatchNorm<double> fresh = Configure(0.1, training, trackAtConstruction, trackNow);
+        NormBase<double> fresh = Configure(0.1, training, trackAtConstruction, trackNow);
         bool singleValueError;
         try
         {
@@ -146,9 +149,9 @@ public sealed class SummaryTable
 
     // A non-affine layer whose buffers (if any) hold values unlike the batch's, so that running and
     // batch normalization give visibly different outputs.
-    private BatchNorm<double> Configure(double? momentum, bool training, bool trackAtConstruction, bool trackNow)
+    private NormBase<double> Configure(double? momentum, bool training, bool trackAtConstruction, bool trackNow)
     {
-        BatchNorm<double> layer = kind.Create(Channels, 1e-5, momentum, false, trackAtConstruction);
+        NormBase<double> layer = kind.Create(Channels, 1e-5, momentum, false, trackAtConstruction);
         if (layer.RunningMean is not null)
         {
             DistinctMean.AsSpan().CopyTo(Span(layer.RunningMean));

@@ -38,6 +38,51 @@ public class ExplainCommandTests
         Assert.Equal("var_u; EMA or CMA", rows[0].UpdateMatches);
     }
 
+    [Theory]
+    [InlineData("instancenorm1d")]
+    [InlineData("instancenorm2d")]
+    [InlineData("instancenorm3d")]
+    public void InstanceNormSummaryTable_ObservedLive_EqualsTheSpecSection6Table(string module)
+    {
+        IReadOnlyList<SummaryRow> rows = SummaryTables.For(ModuleKind.Named(module)).Rows();
+        var cells = rows.Select(r => (r.Mode, r.TrackAtConstruction, r.TrackNow, r.NormalizedWith, r.RunningStatsUpdated, r.CounterIncremented, r.SingleValueError));
+        (string, bool, bool, string, bool?, bool?, bool)[] spec =
+        [
+            ("train", true, true, "instance", true, false, true),
+            ("train", true, false, "instance", true, false, true),
+            ("train", false, false, "instance", null, null, true),
+            ("train", false, true, "instance", null, null, true),
+            ("eval", true, true, "running", false, false, false),
+            ("eval", true, false, "instance", true, false, true),
+            ("eval", false, false, "instance", null, null, true),
+            ("eval", false, true, "error", null, null, false),
+        ];
+        Assert.Equal(spec, cells);
+        Assert.Equal("average of per-sample EMA; var_u", rows[0].UpdateMatches);
+        Assert.Equal("Expected running_mean and running_var to be defined when use_input_stats is false", rows[7].Error);
+    }
+
+    [Fact]
+    public void ExplainInstanceNorm2d_PrintsItsTableAttributeRowsAndTheErrorRow()
+    {
+        var (code, output, _) = Run("explain", "--module", "instancenorm2d");
+        Assert.Equal(0, code);
+        Assert.StartsWith("InstanceNorm2d: what each combination does", output, StringComparison.Ordinal);
+        Assert.Contains("| eval  | true                     | false        | instance (var_b)  | yes (average of per-sample EMA; var_u) | no         | yes                   |", output, StringComparison.Ordinal);
+        Assert.Contains("error, eval with tracking false at construction and true now: Expected running_mean and running_var", output, StringComparison.Ordinal);
+        Assert.Contains("a C + 1 channel input now warns, then fails (weight should contain 16 elements not 12)", output, StringComparison.Ordinal);
+        Assert.Contains("factor 0: running statistics keep their values", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExplainSteps_OnInstanceNorm_ShowsInstanceStatisticsAndUpdatesInEval()
+    {
+        var (code, output, _) = Run("explain", "--module", "instancenorm1d", "--track", "true", "--steps", "eval,set track=false,forward");
+        Assert.Equal(0, code);
+        Assert.Contains("normalized with: instance statistics", output, StringComparison.Ordinal);
+        Assert.Contains("This happens in evaluation too", output.Replace("\n", " ", StringComparison.Ordinal), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Explain_PrintsTheTableAndTheAffineAndMomentumRows()
     {

@@ -1,0 +1,21 @@
+namespace NormSharp.Cli.Observation;
+
+/// <summary>A module family's summary table, every cell observed on real layers and a real batch.</summary>
+public interface ISummaryTable
+{
+    /// <summary>Heading of the last column: the error for an input with one value per statistic.</summary>
+    string SingleValueHeader { get; }
+
+    /// <summary>The eight rows: train then eval; tracking at construction true then false; tracking now.</summary>
+    IReadOnlyList<SummaryRow> Rows();
+
+    /// <summary>The affine and momentum rows, each observed on a real forward.</summary>
+    IReadOnlyList<AttributeObservation> AttributeRows();
+}
+
+/// <summary>Picks the summary table of a module's family.</summary>
+public static class SummaryTables
+{
+    /// <summary>BatchNorm's table (behavior-spec.md section 3) or InstanceNorm's (section 6).</summary>
+    public static ISummaryTable For(ModuleKind kind) => kind.IsInstanceNorm ? new InstanceNormSummaryTable(kind) : new SummaryTable(kind);
+}
