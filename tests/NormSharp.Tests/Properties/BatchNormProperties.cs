@@ -107,7 +107,7 @@ public class BatchNormProperties
     }
 
     [Fact]
-    public void Results_AreBitIdentical_ForAnyDegreeOfParallelism()
+    public void Results_AreBitIdentical_ForAnyDegreeOfParallelism_BatchNormAndInstanceNorm()
     {
         // Large enough shapes that the work is split into several blocks.
         // Large enough that the work is cut into several items, also within one channel ([64, 2, 64, 64]: 4 items per
@@ -117,18 +117,24 @@ public class BatchNormProperties
         try
         {
             foreach (nint[] shape in shapes)
+            foreach (bool instanceNorm in new[] { false, true })
             {
+                if (instanceNorm && shape.Length == 2) continue;
                 Tensor<float> x = Random<float>(3, 7, 2, shape);
                 double[]? baseline = null;
                 double[]? baselineMean = null;
                 foreach (int threads in new[] { 1, 2, 7 })
                 {
                     NormSharpOptions.MaxDegreeOfParallelism = threads;
-                    BatchNorm<float> layer = shape.Length switch
+                    int c = (int)shape[1];
+                    NormBase<float> layer = (shape.Length, instanceNorm) switch
                     {
-                        2 or 3 => new BatchNorm1d((int)shape[1]),
-                        4 => new BatchNorm2d((int)shape[1]),
-                        _ => new BatchNorm3d((int)shape[1]),
+                        (2 or 3, false) => new BatchNorm1d(c),
+                        (4, false) => new BatchNorm2d(c),
+                        (_, false) => new BatchNorm3d(c),
+                        (3, true) => new InstanceNorm1d(c, affine: true, trackRunningStats: true),
+                        (4, true) => new InstanceNorm2d(c, affine: true, trackRunningStats: true),
+                        _ => new InstanceNorm3d(c, affine: true, trackRunningStats: true),
                     };
                     double[] y = Values(layer.Forward(x));
                     double[] mean = Values(layer.RunningMean!).Concat(Values(layer.RunningVar!)).Concat(Values(layer.Backward(x)))

@@ -70,15 +70,17 @@ public class LayoutAndAllocationTests
         try
         {
             NormSharpOptions.MaxDegreeOfParallelism = 1;
-            var bn = new BatchNorm2d(16);
             Tensor<float> x = Random(5, 8, 16, 12, 12), dy = Random(6, 8, 16, 12, 12);
             Tensor<float> y = Tensor.CreateFromShape<float>(x.Lengths), dx = Tensor.CreateFromShape<float>(x.Lengths);
-            for (int warm = 0; warm < 3; warm++) { bn.Forward(x, y); bn.Backward(dy, dx); }
+            foreach (NormBase<float> layer in new NormBase<float>[] { new BatchNorm2d(16), new InstanceNorm2d(16, affine: true, trackRunningStats: true) })
+            {
+                for (int warm = 0; warm < 3; warm++) { layer.Forward(x, y); layer.Backward(dy, dx); }
 
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            for (int i = 0; i < 10; i++) { bn.Forward(x, y); bn.Backward(dy, dx); }
-            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            Assert.Equal(0, allocated);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 10; i++) { layer.Forward(x, y); layer.Backward(dy, dx); }
+                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                Assert.True(allocated == 0, $"{layer.ModuleName}: {allocated} bytes");
+            }
         }
         finally
         {
