@@ -251,17 +251,25 @@ public abstract class NormBase<T>
     /// </summary>
     private void Initialize(int numFeatures)
     {
+        string? problem = InitializationProblem();
+        if (problem is not null) throw new InvalidOperationException(problem);
         bool affineNow = Affine && pendingAffine, statisticsNow = TrackRunningStats && pendingRunningStatistics;
-        if ((Affine && !pendingAffine && Weight is null) || (TrackRunningStats && !pendingRunningStatistics && RunningMean is null)
-            || (pendingAffine && !affineNow) || (pendingRunningStatistics && !statisticsNow))
-            throw new InvalidOperationException(
-                $"module {ModuleName} has not been fully initialized: Affine or TrackRunningStats was changed before the first " +
-                "forward, so the tensors promised at construction and the flags disagree (PyTorch fails the same way).");
         NumFeatures = numFeatures;
         if (affineNow) CreateAffineParameters();
         if (statisticsNow) CreateRunningStatistics();
         (lazyCreatedAffine, lazyCreatedRunningStatistics) = (affineNow, statisticsNow);
         pendingAffine = pendingRunningStatistics = false;
+    }
+
+    /// <summary>Why a lazy layer cannot be initialized now (a flag changed since construction), or null.</summary>
+    private string? InitializationProblem()
+    {
+        bool consistent = !(Affine && !pendingAffine && Weight is null) && !(TrackRunningStats && !pendingRunningStatistics && RunningMean is null)
+                          && !(pendingAffine && !Affine) && !(pendingRunningStatistics && !TrackRunningStats);
+        return consistent
+            ? null
+            : $"module {ModuleName} has not been fully initialized: Affine or TrackRunningStats was changed before the first " +
+              "forward, so the tensors promised at construction and the flags disagree (PyTorch fails the same way).";
     }
 
     /// <summary>Undoes <see cref="Initialize"/> after a failed first forward or load, so that it changed nothing.</summary>
@@ -377,26 +385,10 @@ public abstract class NormBase<T>
     public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(stateDict);
-        if (!HasUninitializedParameters) return LoadInitialized(stateDict, strict);
-
-        // A lazy layer takes C from the checkpoint (PyTorch's LazyModuleMixin load hook materializes from its shapes).
-        StateTensor? shaped = new[] { WeightKey, BiasKey, RunningMeanKey, RunningVarKey }
-            .Select(k => stateDict.TryGetValue(k, out StateTensor? t) ? t : null)
-            .FirstOrDefault(t => t is { Shape.Count: 1 });
-        if (shaped is null) return LoadInitialized(stateDict, strict);
-        Initialize((int)Math.Clamp(shaped.Shape[0], 0, int.MaxValue));
-        try
-        {
-            LoadStateDictResult result = LoadInitialized(stateDict, strict);
-            ResetLazyHistory();
-            InLazyForm = false;
-            return result;
-        }
-        catch
-        {
-            Uninitialize();
-            throw;
-        }
+        LoadPlan plan = PlanLoad(stateDict, strict);
+        if (plan.Errors.Count > 0) throw new ArgumentException(TorchMessages.LoadStateDictErrors(ModuleName, plan.Errors));
+        ApplyLoad(plan);
+        return new LoadStateDictResult(plan.Missing, plan.Unexpected);
     }
 
     /// <summary>Hook for the kind of layer: keys of <paramref name="incoming"/> to leave out of the load before it is matched
@@ -408,7 +400,12 @@ public abstract class NormBase<T>
     {
     }
 
-    private LoadStateDictResult LoadInitialized(StateDict stateDict, bool strict)
+    /// <summary>
+    /// Everything a load would do, decided without changing anything: the keys that would be missing and unexpected, the
+    /// errors (size mismatches always; missing and unexpected keys when <paramref name="strict"/>, first, as PyTorch lists
+    /// them), the values to copy, and, for a lazy layer, the C its tensors would be created with (from the checkpoint's shapes).
+    /// </summary>
+    internal LoadPlan PlanLoad(StateDict stateDict, bool strict)
     {
         var incoming = stateDict.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
         var incomingOrder = stateDict.Keys.ToList();
@@ -418,23 +415,44 @@ public abstract class NormBase<T>
             incoming.Remove(key);
             incomingOrder.Remove(key);
         }
+
         if ((stateDict.Version is null || stateDict.Version < StateDictVersion) && TrackRunningStats && !incoming.ContainsKey(CounterKey))
         {
             incoming[CounterKey] = StateTensor.Scalar(0);
             incomingOrder.Add(CounterKey);
         }
 
-        var targets = new List<(string Key, Action<StateTensor> Apply, bool IsCounter)>();
-        if (Weight is not null) targets.Add((WeightKey, s => CopyInto(Weight.Data, s), false));
-        if (Bias is not null) targets.Add((BiasKey, s => CopyInto(Bias.Data, s), false));
-        if (RunningMean is not null) targets.Add((RunningMeanKey, s => CopyInto(RunningMean, s), false));
-        if (RunningVar is not null) targets.Add((RunningVarKey, s => CopyInto(RunningVar, s), false));
-        if (NumBatchesTracked is not null) targets.Add((CounterKey, s => NumBatchesTracked = s.ToInt64s()[0], true));
-
         var errors = new List<string>();
+        int numFeatures = NumFeatures;
+        int? initializeWith = null;
+        bool hasAffine = Weight is not null, hasStatistics = RunningMean is not null;
+        if (HasUninitializedParameters)
+        {
+            // A lazy layer takes C from the checkpoint (PyTorch's LazyModuleMixin load hook materializes from its shapes).
+            StateTensor? shaped = new[] { WeightKey, BiasKey, RunningMeanKey, RunningVarKey }
+                .Select(k => incoming.TryGetValue(k, out StateTensor? t) ? t : null)
+                .FirstOrDefault(t => t is { Shape.Count: 1 } && t.Shape[0] <= int.MaxValue);
+            hasAffine |= pendingAffine;
+            hasStatistics |= pendingRunningStatistics;
+            if (shaped is not null)
+            {
+                string? problem = InitializationProblem();
+                if (problem is not null) errors.Add(problem);
+                numFeatures = (int)shaped.Shape[0];
+                initializeWith = numFeatures;
+                hasAffine = Weight is not null || (Affine && pendingAffine);
+                hasStatistics = RunningMean is not null || (TrackRunningStats && pendingRunningStatistics);
+            }
+        }
+
+        var targets = new List<(string Key, bool IsCounter)>();
+        if (hasAffine) targets.AddRange([(WeightKey, false), (BiasKey, false)]);
+        if (hasStatistics) targets.AddRange([(RunningMeanKey, false), (RunningVarKey, false)]);
+        if (NumBatchesTracked is not null) targets.Add((CounterKey, true));
+
         var missing = new List<string>();
-        var toApply = new List<(Action<StateTensor> Apply, StateTensor Value)>();
-        foreach (var (key, apply, isCounter) in targets)
+        var toApply = new List<(string Key, StateTensor Value)>();
+        foreach (var (key, isCounter) in targets)
         {
             if (!incoming.TryGetValue(key, out StateTensor? value))
             {
@@ -444,15 +462,15 @@ public abstract class NormBase<T>
 
             bool shapeMatches = isCounter
                 ? value.Count == 1 && (value.Shape.Count == 0 || value.Shape is [1])
-                : value.Shape.Count == 1 && value.Shape[0] == NumFeatures;
+                : value.Shape.Count == 1 && value.Shape[0] == numFeatures && (initializeWith is not null || !HasUninitializedParameters);
             if (!shapeMatches)
             {
-                nint[] modelShape = isCounter ? [] : [NumFeatures];
+                nint[] modelShape = isCounter ? [] : [numFeatures];
                 errors.Add(TorchMessages.SizeMismatch(key, value.Shape.Select(l => (nint)l).ToArray(), modelShape));
                 continue;
             }
 
-            toApply.Add((apply, value));
+            toApply.Add((key, value));
         }
 
         var expectedKeys = targets.Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
@@ -463,10 +481,32 @@ public abstract class NormBase<T>
             if (missing.Count > 0) errors.Insert(0, TorchMessages.MissingKeys(missing));
         }
 
-        if (errors.Count > 0) throw new ArgumentException(TorchMessages.LoadStateDictErrors(ModuleName, errors));
-        foreach (var (apply, value) in toApply) apply(value);
-        if (dropped.Count > 0) OnKeysDropped(dropped);
-        return new LoadStateDictResult(missing, unexpected);
+        return new LoadPlan(errors, missing, unexpected, toApply, dropped, initializeWith);
+    }
+
+    /// <summary>Carries out a plan of <see cref="PlanLoad"/> that has no errors.</summary>
+    internal void ApplyLoad(LoadPlan plan)
+    {
+        if (plan.InitializeWith is int numFeatures)
+        {
+            Initialize(numFeatures);
+            ResetLazyHistory();
+            InLazyForm = false;
+        }
+
+        foreach (var (key, value) in plan.Values)
+        {
+            switch (key)
+            {
+                case WeightKey: CopyInto(Weight!.Data, value); break;
+                case BiasKey: CopyInto(Bias!.Data, value); break;
+                case RunningMeanKey: CopyInto(RunningMean!, value); break;
+                case RunningVarKey: CopyInto(RunningVar!, value); break;
+                default: NumBatchesTracked = value.ToInt64s()[0]; break;
+            }
+        }
+
+        if (plan.Dropped.Count > 0) OnKeysDropped(plan.Dropped);
     }
 
     // What Backward needs from the last successful forward; arrays are reused from call to call. A "group" is the set
