@@ -14,6 +14,12 @@ public enum StateDType
 
     /// <summary>64-bit integer (PyTorch int64, the counter's type).</summary>
     Int64,
+
+    /// <summary>IEEE half precision (safetensors F16); the values are held as float, exactly.</summary>
+    Float16,
+
+    /// <summary>bfloat16 (safetensors BF16); the values are held as float, exactly.</summary>
+    BFloat16,
 }
 
 /// <summary>
@@ -58,6 +64,9 @@ public sealed class StateTensor
 
     /// <summary>An int64 tensor holding a copy of <paramref name="values"/>.</summary>
     public static StateTensor FromInt64s(ReadOnlySpan<long> values, params long[] shape) => new(StateDType.Int64, shape, values.ToArray());
+
+    /// <summary>Values read from a file, kept with the file's element type (F16 and BF16 held as float).</summary>
+    internal static StateTensor FromStored(StateDType dtype, long[] shape, Array values) => new(dtype, shape, values);
 
     /// <summary>A 0-dim int64 scalar, the shape PyTorch gives <c>num_batches_tracked</c>.</summary>
     public static StateTensor Scalar(long value) => new(StateDType.Int64, [], new[] { value });

@@ -16,7 +16,7 @@ namespace NormSharp;
 /// and num_batches_tracked (0). The flags themselves stay settable, exactly as in PyTorch, and the
 /// forward reads them each time; see <c>Explain</c> for what a change does.</para>
 /// </remarks>
-public abstract class NormBase<T>
+public abstract class NormBase<T> : INormModule, ILoadPlanning
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>PyTorch's <c>_version</c> of the normalization layers' state dict.</summary>
@@ -385,7 +385,7 @@ public abstract class NormBase<T>
     public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(stateDict);
-        LoadPlan plan = PlanLoad(stateDict, strict);
+        LoadPlan plan = PlanLoad(stateDict, strict, "");
         if (plan.Errors.Count > 0) throw new ArgumentException(TorchMessages.LoadStateDictErrors(ModuleName, plan.Errors));
         ApplyLoad(plan);
         return new LoadStateDictResult(plan.Missing, plan.Unexpected);
@@ -400,12 +400,19 @@ public abstract class NormBase<T>
     {
     }
 
+    LoadPlan ILoadPlanning.PlanLoad(StateDict stateDict, bool strict, string prefix) => PlanLoad(stateDict, strict, prefix);
+
+    void ILoadPlanning.ApplyLoad(LoadPlan plan) => ApplyLoad(plan);
+
     /// <summary>
     /// Everything a load would do, decided without changing anything: the keys that would be missing and unexpected, the
     /// errors (size mismatches always; missing and unexpected keys when <paramref name="strict"/>, first, as PyTorch lists
     /// them), the values to copy, and, for a lazy layer, the C its tensors would be created with (from the checkpoint's shapes).
     /// </summary>
-    internal LoadPlan PlanLoad(StateDict stateDict, bool strict)
+    /// <param name="stateDict">The state to load.</param>
+    /// <param name="strict">Whether missing and unexpected keys are errors.</param>
+    /// <param name="prefix">Put before key names in error lines (a collection's module name and a dot).</param>
+    internal LoadPlan PlanLoad(StateDict stateDict, bool strict, string prefix)
     {
         var incoming = stateDict.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
         var incomingOrder = stateDict.Keys.ToList();
@@ -466,7 +473,7 @@ public abstract class NormBase<T>
             if (!shapeMatches)
             {
                 nint[] modelShape = isCounter ? [] : [numFeatures];
-                errors.Add(TorchMessages.SizeMismatch(key, value.Shape.Select(l => (nint)l).ToArray(), modelShape));
+                errors.Add(TorchMessages.SizeMismatch(prefix + key, value.Shape.Select(l => (nint)l).ToArray(), modelShape));
                 continue;
             }
 

@@ -1,0 +1,140 @@
+using System.Collections;
+using NormSharp.Errors;
+using NormSharp.Serialization;
+
+namespace NormSharp;
+
+/// <summary>
+/// Named normalization layers whose state is saved and loaded together under PyTorch's prefixed names, the way a
+/// network's <c>state_dict()</c> names its submodules: the layer added as <c>layer1.0.bn1</c> owns the keys
+/// <c>layer1.0.bn1.weight</c>, <c>layer1.0.bn1.running_mean</c>, and so on.
+/// </summary>
+/// <remarks>
+/// <para><see cref="LoadStateDict"/> checks every layer before changing any: missing keys, unexpected keys (including keys
+/// under no layer's name) and shape mismatches are all reported by full name in one error, in PyTorch's format, and
+/// nothing changes. A key goes to the layer with the longest name that prefixes it. Each layer applies its own rules
+/// (the counter migration of old checkpoints, InstanceNorm's dropped running statistics, lazy initialization).</para>
+/// <example>
+/// <code>
+/// var model = new NormModuleCollection("ResNet") { ["bn1"] = new BatchNorm2d(64), ["layer1.0.bn1"] = new BatchNorm2d(64) };
+/// model.SaveSafeTensors("resnet-norms.safetensors");
+/// model.LoadSafeTensors("resnet-norms.safetensors", strict: true);
+/// </code>
+/// </example>
+/// </remarks>
+/// <param name="name">The name load errors give the whole (PyTorch prints the root module's class, e.g. <c>ResNet</c>).</param>
+public sealed class NormModuleCollection(string name = "NormModuleCollection") : IEnumerable<KeyValuePair<string, INormModule>>
+{
+    private readonly List<KeyValuePair<string, INormModule>> modules = [];
+
+    /// <summary>The name load errors give the whole.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>The number of layers.</summary>
+    public int Count => modules.Count;
+
+    /// <summary>The layer added under <paramref name="moduleName"/>; setting adds it (or replaces the one of that name).</summary>
+    /// <param name="moduleName">A dotted path such as <c>layer1.0.bn1</c>.</param>
+    public INormModule this[string moduleName]
+    {
+        get => modules.First(m => m.Key == moduleName).Value;
+        set
+        {
+            ValidateName(moduleName);
+            ArgumentNullException.ThrowIfNull(value);
+            int index = modules.FindIndex(m => m.Key == moduleName);
+            if (index >= 0) modules[index] = new(moduleName, value);
+            else modules.Add(new(moduleName, value));
+        }
+    }
+
+    /// <summary>Adds a layer under a new name.</summary>
+    /// <param name="moduleName">A dotted path such as <c>layer1.0.bn1</c>.</param>
+    /// <param name="module">The layer.</param>
+    public void Add(string moduleName, INormModule module)
+    {
+        if (modules.Any(m => m.Key == moduleName)) throw new ArgumentException($"a layer named \"{moduleName}\" is already present.", nameof(moduleName));
+        this[moduleName] = module;
+    }
+
+    /// <summary>Every layer's state under <c>name.key</c>, layer by layer in the order they were added; version 2.</summary>
+    public StateDict StateDict()
+    {
+        var state = new StateDict(NormBase<float>.StateDictVersion);
+        foreach (var (moduleName, module) in modules)
+            foreach (var (key, value) in module.StateDict())
+                state[$"{moduleName}.{key}"] = value;
+        return state;
+    }
+
+    /// <summary>Loads a state dict with prefixed names into the layers, all or nothing.</summary>
+    /// <param name="stateDict">The state, e.g. <see cref="SafeTensorsFile.Tensors"/> of a checkpoint.</param>
+    /// <param name="strict">When true, missing and unexpected keys are errors.</param>
+    /// <returns>The full names of the keys that were missing and unexpected (both empty after a strict load).</returns>
+    /// <exception cref="ArgumentException">Some key is missing, unexpected (strict) or of the wrong shape; the message lists
+    /// them all as PyTorch does; nothing changed.</exception>
+    public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true)
+    {
+        ArgumentNullException.ThrowIfNull(stateDict);
+        var parts = modules.ToDictionary(m => m.Key, _ => new StateDict(stateDict.Version), StringComparer.Ordinal);
+        var longestFirst = modules.Select(m => m.Key).OrderByDescending(n => n.Length).ToList();
+        var unexpected = new List<string>();
+        foreach (var (key, value) in stateDict)
+        {
+            string? owner = longestFirst.FirstOrDefault(n => key.Length > n.Length + 1 && key.StartsWith(n, StringComparison.Ordinal) && key[n.Length] == '.');
+            if (owner is null) unexpected.Add(key);
+            else parts[owner][key[(owner.Length + 1)..]] = value;
+        }
+
+        var plans = new List<(ILoadPlanning Module, LoadPlan Plan)>();
+        var missing = new List<string>();
+        var errors = new List<string>();
+        foreach (var (moduleName, module) in modules)
+        {
+            if (module is not ILoadPlanning planning)
+                throw new NotSupportedException($"\"{moduleName}\" is not a NormSharp layer.");
+            LoadPlan plan = planning.PlanLoad(parts[moduleName], strict: false, prefix: moduleName + ".");
+            plans.Add((planning, plan));
+            missing.AddRange(plan.Missing.Select(k => $"{moduleName}.{k}"));
+            unexpected.AddRange(plan.Unexpected.Select(k => $"{moduleName}.{k}"));
+            errors.AddRange(plan.Errors);
+        }
+
+        var order = stateDict.Keys.Select((k, i) => (k, i)).ToDictionary(p => p.k, p => p.i, StringComparer.Ordinal);
+        unexpected = unexpected.OrderBy(k => order.GetValueOrDefault(k, int.MaxValue)).ToList();
+        if (strict)
+        {
+            if (unexpected.Count > 0) errors.Insert(0, TorchMessages.UnexpectedKeys(unexpected));
+            if (missing.Count > 0) errors.Insert(0, TorchMessages.MissingKeys(missing));
+        }
+
+        if (errors.Count > 0) throw new ArgumentException(TorchMessages.LoadStateDictErrors(Name, errors));
+        foreach (var (module, plan) in plans) module.ApplyLoad(plan);
+        return new LoadStateDictResult(missing, unexpected);
+    }
+
+    /// <summary>Saves <see cref="StateDict"/> as a safetensors file, atomically (see <see cref="SafeTensors.WriteFile"/>).</summary>
+    /// <param name="path">The target file.</param>
+    /// <param name="metadata">Extra <c>__metadata__</c> strings.</param>
+    public void SaveSafeTensors(string path, IReadOnlyDictionary<string, string>? metadata = null) =>
+        SafeTensors.WriteFile(path, StateDict(), metadata);
+
+    /// <summary>Reads a safetensors file and loads it with <see cref="LoadStateDict"/>.</summary>
+    /// <param name="path">The checkpoint.</param>
+    /// <param name="strict">When true, missing and unexpected keys are errors.</param>
+    /// <exception cref="SafeTensorsException">The file is not a valid safetensors file.</exception>
+    /// <exception cref="ArgumentException">The tensors do not fit the layers; nothing changed.</exception>
+    public LoadStateDictResult LoadSafeTensors(string path, bool strict = true) => LoadStateDict(SafeTensors.ReadFile(path).Tensors, strict);
+
+    /// <inheritdoc/>
+    public IEnumerator<KeyValuePair<string, INormModule>> GetEnumerator() => modules.GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    private static void ValidateName(string moduleName)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(moduleName);
+        if (moduleName.Split('.').Any(part => part.Length == 0))
+            throw new ArgumentException($"\"{moduleName}\" is not a module path: its parts, separated by dots, must not be empty.", nameof(moduleName));
+    }
+}
