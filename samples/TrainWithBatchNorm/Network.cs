@@ -25,6 +25,10 @@ public sealed class Network
 
     public IEnumerable<BatchNorm1d> Norms => [FirstNorm, SecondNorm];
 
+    /// <summary>The normalization layers under the names PyTorch would give them in <c>nn.Sequential</c> (Linear 0,
+    /// BatchNorm1d 1, ReLU 2, Linear 3, BatchNorm1d 4, ...), for saving as a safetensors checkpoint.</summary>
+    public NormModuleCollection NormLayers => new("Sequential") { ["1"] = FirstNorm, ["4"] = SecondNorm };
+
     public void Train(bool mode = true)
     {
         foreach (BatchNorm1d norm in Norms) norm.Train(mode);

@@ -12,7 +12,7 @@ public static class SpiralTraining
     /// <summary>Test accuracy for one evaluation batch size, three ways (null where the forward throws).</summary>
     public sealed record ModeComparison(int BatchSize, double? RunningStatistics, double? RunningWithTrackingOff, double? BatchStatistics, string? BatchError);
 
-    public sealed record Report(IReadOnlyList<EpochResult> Epochs, IReadOnlyList<ModeComparison> Comparisons);
+    public sealed record Report(IReadOnlyList<EpochResult> Epochs, IReadOnlyList<ModeComparison> Comparisons, Network Network);
 
     public static Report Run(Options options, TextWriter log)
     {
@@ -68,7 +68,7 @@ public static class SpiralTraining
         log.WriteLine("Eval() with TrackRunningStats=false still normalizes with the running statistics (the buffers exist),");
         log.WriteLine("so it matches the first column exactly. Batch statistics depend on who else is in the batch, and a batch");
         log.WriteLine("of one is an error.");
-        return new Report(epochs, comparisons);
+        return new Report(epochs, comparisons, network);
     }
 
     private static string Format(double? accuracy) => accuracy is double a ? a.ToString("P1", CultureInfo.InvariantCulture) : "-";

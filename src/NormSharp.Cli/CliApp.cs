@@ -12,6 +12,7 @@ public static class CliApp
         var root = new RootCommand("NormSharp: PyTorch's batch normalization for .NET, and what its knobs really do.")
         {
             ExplainCommand.Create(output, error),
+            InspectCommand.Create(output, error),
         };
         ParseResult parse = root.Parse(args);
         if (parse.Errors.Count > 0)

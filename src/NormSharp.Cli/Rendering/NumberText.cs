@@ -8,4 +8,11 @@ public static class NumberText
     /// <summary>The shortest round-trip text, invariant culture, lower-case exponent.</summary>
     public static string Of(double value) =>
         value.ToString("R", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
+
+    /// <summary>Four significant digits, for summaries (<c>0.1023</c>, <c>1.5e+04</c>).</summary>
+    public static string Short(double value) =>
+        value.ToString("G4", CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
+
+    /// <summary>An integer, invariant culture.</summary>
+    public static string Of(long value) => value.ToString(CultureInfo.InvariantCulture);
 }
