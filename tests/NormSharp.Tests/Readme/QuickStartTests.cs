@@ -40,4 +40,39 @@ public class QuickStartTests
         Assert.Equal(96, dx.FlattenedLength);
         Assert.Null(bn.Weight!.Grad);
     }
+
+    [Fact]
+    public void CheckpointExample_CompilesRunsAndRoundTrips()
+    {
+        string folder = Directory.CreateTempSubdirectory("normsharp-readme-").FullName;
+        try
+        {
+            string norms = Path.Combine(folder, "norms.safetensors");
+
+            // --- README checkpoints example (keep in sync with README.md) ---
+            var model = new NormModuleCollection("ResNet")
+            {
+                ["bn1"] = new BatchNorm2d(64),
+                ["layer1.0.bn1"] = new BatchNorm2d(64),
+                ["head.norm"] = new InstanceNorm1d(8, affine: true),
+            };
+            model.SaveSafeTensors(norms);                               // keys bn1.weight, ..., layer1.0.bn1.num_batches_tracked
+            model.LoadSafeTensors(norms, strict: true);                 // all layers or none
+
+            StateDict tensors = NormSharp.Serialization.SafeTensors.ReadFile(norms).Tensors;   // any safetensors file
+            // --- end of checkpoints example ---
+
+            var single = new BatchNorm2d<double>(64);
+            var sub = new StateDict();
+            foreach (var (key, value) in tensors)
+                if (key.StartsWith("bn1.", StringComparison.Ordinal)) sub[key[4..]] = value;
+            single.LoadStateDict(sub);
+            Assert.Equal(12, tensors.Count);
+            Assert.Equal(0L, single.NumBatchesTracked);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
 }
