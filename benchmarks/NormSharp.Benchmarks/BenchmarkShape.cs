@@ -14,6 +14,15 @@ public sealed record BenchmarkShape(long[] Lengths, bool ChannelsLast = false)
         new([32, 64, 56, 56], ChannelsLast: true),
     ];
 
+    /// <summary>InstanceNorm2d shapes: large planes (4096, 16384 values), planes at the kernels' threshold (256), small planes (64).</summary>
+    public static IEnumerable<BenchmarkShape> InstanceNorm { get; } =
+    [
+        new([2, 32, 128, 128]),
+        new([8, 64, 64, 64]),
+        new([16, 128, 16, 16]),
+        new([32, 256, 8, 8]),
+    ];
+
     public long Elements => Lengths.Aggregate(1L, (a, b) => a * b);
 
     public override string ToString() => string.Join("x", Lengths) + (ChannelsLast ? " NHWC" : "");

@@ -1,16 +1,17 @@
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
-using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using NormSharp.Benchmarks;
 
-// dotnet run -c Release --project benchmarks/NormSharp.Benchmarks -- [--full] [--out FILE] [BenchmarkDotNet options]
+// dotnet run -c Release --project benchmarks/NormSharp.Benchmarks -- [--full] [--suite batchnorm|instancenorm|all] [--out FILE] [BenchmarkDotNet options]
 // Default: a short in-process job (TorchSharp's native libraries load once, with the Debian fix); --full: BenchmarkDotNet's default job.
 bool full = args.Contains("--full");
 int outIndex = Array.IndexOf(args, "--out");
 string output = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : "BenchmarkDotNet.Artifacts/ratios.md";
-string[] rest = args.Where((a, i) => a != "--full" && i != outIndex && i != outIndex + 1).ToArray();
+int suiteIndex = Array.IndexOf(args, "--suite");
+string suite = suiteIndex >= 0 && suiteIndex + 1 < args.Length ? args[suiteIndex + 1] : "all";
+string[] rest = args.Where((a, i) => a != "--full" && i != outIndex && i != outIndex + 1 && i != suiteIndex && i != suiteIndex + 1).ToArray();
 
 // Short: one launch, 1 warmup, 5 measured iterations of at least 100 ms each (about 2 s a benchmark).
 Job job = (full ? Job.Default : Job.Dry.WithLaunchCount(1).WithWarmupCount(1).WithIterationCount(5)
@@ -18,9 +19,10 @@ Job job = (full ? Job.Default : Job.Dry.WithLaunchCount(1).WithWarmupCount(1).Wi
                                    .WithStrategy(BenchmarkDotNet.Engines.RunStrategy.Throughput))
     .WithToolchain(InProcessEmitToolchain.Instance);
 IConfig config = DefaultConfig.Instance.AddJob(job).WithOptions(ConfigOptions.DisableOptimizationsValidator);
-Summary summary = BenchmarkRunner.Run<BatchNormBenchmarks>(config, rest);
-
-string table = RatioTable.Markdown(summary);
+var tables = new List<string>();
+if (suite is "all" or "batchnorm") tables.Add(RatioTable.Markdown(BenchmarkRunner.Run<BatchNormBenchmarks>(config, rest)));
+if (suite is "all" or "instancenorm") tables.Add(RatioTable.InstanceNormMarkdown(BenchmarkRunner.Run<InstanceNormBenchmarks>(config, rest)));
+string table = string.Join(Environment.NewLine, tables);
 Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(output))!);
 File.WriteAllText(output, $"Ratios = libtorch time / NormSharp time (higher is better for NormSharp); medians of one run, float32.{Environment.NewLine}{Environment.NewLine}{table}");
 Console.WriteLine(table);

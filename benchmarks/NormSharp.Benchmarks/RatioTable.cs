@@ -7,7 +7,12 @@ namespace NormSharp.Benchmarks;
 /// <summary>Turns one BenchmarkDotNet run into the README's table: libtorch time / NormSharp time, per shape and thread count.</summary>
 public static class RatioTable
 {
-    public static string Markdown(Summary summary)
+    public static string Markdown(Summary summary) => Markdown(summary, instanceNorm: false);
+
+    /// <summary>The InstanceNorm table: training forward and forward + backward ratios, share of copy bandwidth.</summary>
+    public static string InstanceNormMarkdown(Summary summary) => Markdown(summary, instanceNorm: true);
+
+    private static string Markdown(Summary summary, bool instanceNorm)
     {
         var medians = new Dictionary<(string Shape, int Threads, string Method), (double Nanoseconds, long? Bytes)>();
         foreach (BenchmarkReport report in summary.Reports)
@@ -31,6 +36,24 @@ public static class RatioTable
             medians.TryGetValue((shape, threads, method), out var m) && m.Bytes is long b ? b.ToString(CultureInfo.InvariantCulture) : "-";
 
         var text = new StringBuilder();
+        if (instanceNorm)
+        {
+            text.AppendLine("| InstanceNorm2d shape | threads | fwd (buffer) | fwd+bwd | fwd: share of copy bandwidth | bytes allocated per call (fwd / fwd+bwd) |");
+            text.AppendLine("|---|---|---|---|---|---|");
+            foreach (BenchmarkShape shape in BenchmarkShape.InstanceNorm)
+                foreach (int threads in new[] { 1, 2 })
+                {
+                    string s = shape.ToString();
+                    text.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                        $"| {s} | {threads} | {Ratio(s, threads, "TorchTrainForward", "NormSharpTrainForward")} | " +
+                        $"{Ratio(s, threads, "TorchForwardBackward", "NormSharpForwardBackward")} | " +
+                        $"{Share(s, threads, "NormSharpTrainForward", 1.5)} | " +
+                        $"{Bytes(s, threads, "NormSharpTrainForward")} / {Bytes(s, threads, "NormSharpForwardBackward")} |"));
+                }
+
+            return text.ToString();
+        }
+
         text.AppendLine("| shape | threads | train fwd (buffer) | train fwd (allocating) | eval fwd | fwd+bwd | eval: share of copy bandwidth | train: share of copy bandwidth | bytes allocated per call (train / eval / fwd+bwd, buffer) |");
         text.AppendLine("|---|---|---|---|---|---|---|---|---|");
         foreach (BenchmarkShape shape in BenchmarkShape.All)

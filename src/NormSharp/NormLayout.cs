@@ -34,8 +34,9 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
     /// <summary>Planes layout with small planes: reduction items per channel (blocks of samples).</summary>
     public int ItemsPerChannel => (Batch + PlanesPerItem - 1) / PlanesPerItem;
 
-    /// <summary>Whether a planes reduction goes plane by plane in memory order (else channel by channel).</summary>
-    public bool ReducesPlaneByPlane => !IsRows && Spatial >= LargePlane;
+    /// <summary>Whether a planes reduction goes plane by plane in memory order (else channel by channel): large planes, or
+    /// a batch of one (InstanceNorm's (1, N·C, *) view), where a channel is one plane and blocks of planes make fewer items.</summary>
+    public bool ReducesPlaneByPlane => !IsRows && (Spatial >= LargePlane || Batch == 1);
 
     /// <summary>Work items of a per-channel reduction: blocks of consecutive planes (large planes), (channel, block of
     /// samples) (small planes), or blocks of rows.</summary>
