@@ -160,9 +160,22 @@ public static partial class Functional
         if (!useInputStats && (runningMeanLength is null || runningVarLength is null)) return TorchMessages.InstanceNormNeedsRunningStatistics;
         // libtorch 2.10 fails on an empty batch with weight or bias (its repeat-and-select of the parameters); so do we.
         if (shape[0] == 0 && (weightLength is not null || biasLength is not null)) return TorchMessages.InstanceNormEmptyBatchWithAffine;
-        if (ElementCount(shape) == 0) return null;
+        nint batch = shape[0], channels = shape[1], groups = shape[0] * shape[1];
+        if (ElementCount(shape) == 0)
+        {
+            // ATen writes the running statistics back even for an empty input: the N-times repeated buffer viewed as
+            // (N, C), averaged over N and copied (broadcasting) into the buffer. Both steps fail on a channel mismatch.
+            return WriteBack(runningMeanLength) ?? WriteBack(runningVarLength);
 
-        nint batch = shape[0], groups = shape[0] * shape[1];
+            string? WriteBack(long? length) => length switch
+            {
+                null => null,
+                long l when batch > 0 && l != channels => TorchMessages.ViewShapeInvalid(batch, channels, batch * l),
+                long l when batch == 0 && l != channels && channels != 1 => TorchMessages.SizesMustMatch(l, channels),
+                _ => null,
+            };
+        }
+
         return Repeated(runningMeanLength, "running_mean") ?? Repeated(runningVarLength, "running_var")
                ?? Repeated(weightLength, "weight") ?? Repeated(biasLength, "bias");
 

@@ -50,6 +50,14 @@ internal static class TorchMessages
     /// <summary>libtorch's <c>instance_norm</c> on a batch of 0 with weight or bias (an internal indexing error, kept).</summary>
     public const string InstanceNormEmptyBatchWithAffine = "select(): index 0 out of range for tensor of size [0] at dimension 0";
 
+    /// <summary>libtorch's <c>view</c> of an InstanceNorm running buffer repeated N times as (N, C), when its length is not C.</summary>
+    public static string ViewShapeInvalid(nint batch, nint channels, long size) =>
+        $"shape '[{batch}, {channels}]' is invalid for input of size {size}";
+
+    /// <summary>libtorch's broadcasting copy of an InstanceNorm running buffer (length a) from C = b values.</summary>
+    public static string SizesMustMatch(long a, nint b) =>
+        $"The size of tensor a ({a}) must match the size of tensor b ({b}) at non-singleton dimension 0";
+
     /// <summary><c>_InstanceNorm.forward</c>, channel mismatch with affine (PyTorch 2.x, ValueError).</summary>
     public static string InstanceNormChannelMismatch(int featureDim, int numFeatures, nint actual) =>
         $"expected input's size at dim={featureDim} to match num_features ({numFeatures}), but got: {actual}.";

@@ -318,6 +318,21 @@ public class InstanceNormTests
     }
 
     [Fact]
+    public void EmptyInput_WithMismatchedRunningStats_FailsAsLibtorchsWriteBack()
+    {
+        Tensor<float> rm = Tensor.Create(new float[18], [18]), rv = Tensor.Create(new float[18], [18]);
+        var e = Assert.Throws<ArgumentException>(() => Functional.InstanceNorm(Tensor.CreateFromShape<float>([0, 17, 5]), rm, rv));
+        Assert.Equal("The size of tensor a (18) must match the size of tensor b (17) at non-singleton dimension 0", e.Message);
+        e = Assert.Throws<ArgumentException>(() => Functional.InstanceNorm(Tensor.CreateFromShape<float>([2, 17, 0]), rm, rv));
+        Assert.Equal("shape '[2, 17]' is invalid for input of size 36", e.Message);
+        Assert.All(Values(rm), v => Assert.Equal(0.0, v));
+
+        // One channel broadcasts: the average of nothing (NaN) fills the whole buffer, as in libtorch.
+        Functional.InstanceNorm(Tensor.CreateFromShape<float>([0, 1, 5]), rm, rv);
+        Assert.All(Values(rm), v => Assert.True(double.IsNaN(v)));
+    }
+
+    [Fact]
     public void Functional_InstanceNorm_MatchesTheModule()
     {
         var layer = new InstanceNorm2d(3, affine: true, trackRunningStats: true);
