@@ -70,6 +70,20 @@ public sealed class StateDict : IEnumerable<KeyValuePair<string, StateTensor>>
         return true;
     }
 
+    /// <summary>
+    /// A copy with every floating tensor converted to <paramref name="dtype"/> and the integer ones (counters) kept, as
+    /// PyTorch's <c>module.half()</c> / <c>.double()</c> treat a state: e.g. <c>sd.ToFloatingType(StateDType.Float16)</c>
+    /// before saving a half-precision checkpoint.
+    /// </summary>
+    /// <param name="dtype">Float32, Float64, Float16 or BFloat16.</param>
+    public StateDict ToFloatingType(StateDType dtype)
+    {
+        if (dtype == StateDType.Int64) throw new ArgumentException("a floating type is needed; counters stay Int64.", nameof(dtype));
+        var copy = new StateDict(Version);
+        foreach (var (key, tensor) in this) copy[key] = tensor.DType == StateDType.Int64 ? tensor : tensor.ConvertTo(dtype);
+        return copy;
+    }
+
     /// <inheritdoc/>
     public IEnumerator<KeyValuePair<string, StateTensor>> GetEnumerator() =>
         order.Select(key => new KeyValuePair<string, StateTensor>(key, entries[key])).GetEnumerator();

@@ -71,6 +71,28 @@ public sealed class StateTensor
     /// <summary>A 0-dim int64 scalar, the shape PyTorch gives <c>num_batches_tracked</c>.</summary>
     public static StateTensor Scalar(long value) => new(StateDType.Int64, [], new[] { value });
 
+    /// <summary>
+    /// The same values in another element type, as PyTorch's <c>tensor.to(dtype)</c>: floating types round to the nearest
+    /// representable value (bfloat16 ties to even), and a floating tensor converted to Int64 truncates toward zero. Use it
+    /// to write half-precision checkpoints (<see cref="StateDict.ToFloatingType"/> converts a whole state dict).
+    /// </summary>
+    /// <param name="dtype">The element type wanted.</param>
+    /// <returns>This tensor when it already has that type, else a converted copy.</returns>
+    public StateTensor ConvertTo(StateDType dtype)
+    {
+        if (dtype == DType) return this;
+        double[] source = ToDoubles();
+        Array converted = dtype switch
+        {
+            StateDType.Float32 => source.Select(v => (float)v).ToArray(),
+            StateDType.Float64 => source,
+            StateDType.Float16 => source.Select(v => (float)(Half)v).ToArray(),
+            StateDType.BFloat16 => source.Select(v => Serialization.SafeTensorsDType.RoundToBFloat16((float)v)).ToArray(),
+            _ => DType == StateDType.Int64 ? values : source.Select(v => (long)v).ToArray(),
+        };
+        return new StateTensor(dtype, shape, converted);
+    }
+
     /// <summary>A 1-D copy of a float or double tensor, in row-major order.</summary>
     public static StateTensor FromTensor<T>(Tensor<T> tensor)
     {

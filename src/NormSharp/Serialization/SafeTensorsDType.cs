@@ -109,6 +109,9 @@ internal static class SafeTensorsDType
         }
     }
 
+    /// <summary>The float nearest <paramref name="value"/> that bfloat16 represents (ties to even).</summary>
+    public static float RoundToBFloat16(float value) => BitConverter.Int32BitsToSingle(ToBFloat16(value) << 16);
+
     /// <summary>float to bfloat16 with round-to-nearest-even (NaN kept quiet), as PyTorch converts.</summary>
     private static ushort ToBFloat16(float value)
     {

@@ -114,4 +114,30 @@ public class SafeTensorsFormatTests
         SkippedTensor skipped = Assert.Single(read.Skipped);
         Assert.Equal(("ids", "I32"), (skipped.Name, skipped.DType));
     }
+
+    [Fact]
+    public void HalfPrecisionCheckpoints_AreWrittenFromAStateDict_CountersStayInt64()
+    {
+        var layer = new BatchNorm1d(3);
+        layer.Forward(TestData.Random(1, 8, 3));
+        layer.Weight!.Data[0] = 1.0009765625f + 1e-4f; // between two half values
+        foreach (StateDType dtype in new[] { StateDType.Float16, StateDType.BFloat16 })
+        {
+            StateDict half = layer.StateDict().ToFloatingType(dtype);
+            SafeTensorsFile file = SafeTensors.Read(SafeTensors.Serialize(half));
+            Assert.Equal(dtype, file.Tensors["running_var"].DType);
+            Assert.Equal(StateDType.Int64, file.Tensors["num_batches_tracked"].DType);
+            double[] expected = TestData.Values(layer.RunningVar!).Select(v => dtype == StateDType.Float16
+                ? (double)(float)(Half)v
+                : (double)SafeTensorsDType.RoundToBFloat16((float)v)).ToArray();
+            Assert.Equal(expected, file.Tensors["running_var"].ToDoubles());
+
+            var copy = new BatchNorm1d(3);
+            copy.LoadStateDict(file.Tensors);
+            Assert.Equal(expected, TestData.Values(copy.RunningVar!));
+            Assert.Equal(1L, copy.NumBatchesTracked);
+        }
+
+        Assert.Throws<ArgumentException>(() => layer.StateDict().ToFloatingType(StateDType.Int64));
+    }
 }
