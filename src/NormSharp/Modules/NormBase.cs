@@ -192,6 +192,7 @@ public abstract class NormBase<T> : INormModule, ILoadPlanning
     public ForwardPlan Explain(ReadOnlySpan<nint> inputShape)
     {
         if (!HasUninitializedParameters || !AcceptedRanks.Contains(inputShape.Length)) return ExplainCore(inputShape);
+        if (InitializationProblem() is string problem) return ExplainCore(inputShape) with { Error = problem };
         Initialize((int)inputShape[1]);
         try
         {

@@ -93,6 +93,7 @@ public class LazyModuleTests
         Assert.StartsWith("module LazyBatchNorm1d has not been fully initialized", e.Message);
         Assert.True(layer.HasUninitializedParameters);
         Assert.Null(layer.RunningMean);
+        Assert.Equal(e.Message, layer.Explain([1, 4, 3]).Error);
     }
 
     [Fact]
