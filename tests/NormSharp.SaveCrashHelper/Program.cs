@@ -13,7 +13,12 @@ const int Values = 1 << 21; // 8 MB of float32 per version
 StateDict[] versions = [Version(0f), Version(1f)];
 Console.WriteLine("saving");
 Console.Out.Flush();
-for (long i = 0; ; i++) SafeTensors.WriteFile(args[0], versions[i % 2]);
+for (long i = 0; ; i++)
+{
+    SafeTensors.WriteFile(args[0], versions[i % 2]);
+    Console.WriteLine("saved");
+    Console.Out.Flush();
+}
 
 static StateDict Version(float value) => new()
 {

@@ -26,12 +26,12 @@ public class AtomicSaveCrashTests : IDisposable
         string helper = Path.Combine(AppContext.BaseDirectory, "NormSharp.SaveCrashHelper.dll");
         string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
         var random = new Random(20261128);
-        var seen = new HashSet<long>();
         for (int kill = 0; kill < Kills; kill++)
         {
             using var process = Process.Start(new ProcessStartInfo(dotnet, [helper, path]) { RedirectStandardOutput = true, UseShellExecute = false })!;
             Assert.Equal("saving", process.StandardOutput.ReadLine());
-            Thread.Sleep(random.Next(20, 400));
+            Assert.Equal("saved", process.StandardOutput.ReadLine()); // one whole save done; the kill lands in a later one
+            Thread.Sleep(random.Next(0, 150));
             process.Kill(entireProcessTree: true);
             process.WaitForExit();
 
@@ -39,10 +39,7 @@ public class AtomicSaveCrashTests : IDisposable
             long version = file.Tensors["bn.num_batches_tracked"].ToInt64s()[0];
             double[] weight = file.Tensors["bn.weight"].ToDoubles();
             Assert.All(weight, w => Assert.Equal(version, w));
-            seen.Add(version);
+            Assert.Contains(version, new[] { 0L, 1L });
         }
-
-        // The kills landed after at least one complete save of the child.
-        Assert.True(seen.Overlaps([0L, 1L]), $"versions seen: {string.Join(", ", seen)}");
     }
 }
