@@ -44,14 +44,6 @@ public class GradientOracleTests
         }, iter: 600);
     }
 
-    private static double[] Random(Random random, long count, double mean, double std, bool isDouble) =>
-        Enumerable.Range(0, (int)count).Select(_ =>
-        {
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            double v = mean + std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
-            return isDouble ? v : (float)v;
-        }).ToArray();
-
     private static void Check<T>(GradientCase c) where T : unmanaged, IFloatingPointIeee754<T>
     {
         using var scope = torch.NewDisposeScope();
@@ -59,12 +51,7 @@ public class GradientOracleTests
         int channels = (int)c.Shape[1];
         long count = c.Shape.Aggregate(1L, (a, b) => a * b);
         long n = count / channels;
-        double[] x = Random(random, count, c.Mean, c.Std, c.UseDouble);
-        double[] dy = Random(random, count, 0, 1, c.UseDouble);
-        double[] weight = Random(random, channels, 1, 0.5, c.UseDouble);
-        double[] bias = Random(random, channels, 0, 1, c.UseDouble);
-        double[] runningMean = Random(random, channels, c.Mean, c.Std, c.UseDouble);
-        double[] runningVar = Random(random, channels, 0, 1, c.UseDouble).Select(v => c.UseDouble ? c.Std * c.Std * (0.5 + v * v) : (float)(c.Std * c.Std * (0.5 + v * v))).ToArray();
+        var (x, dy, weight, bias, runningMean, runningVar) = OracleRunner.GradientInputs(random, count, channels, c.Mean, c.Std, c.UseDouble);
 
         // libtorch autograd.
         torch.Tensor tx = OracleRunner.TorchTensor(x, c.Shape, c.UseDouble).requires_grad_(true);

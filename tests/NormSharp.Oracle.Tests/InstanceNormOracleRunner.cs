@@ -74,30 +74,15 @@ public static class InstanceNormOracleRunner
                 long[]? shape = null;
                 warned = false;
 
-                switch (step.Kind)
+                if (!step.IsForward) (referenceError, ourError) = OracleRunner.ApplyAttributeStep(step, reference, ours);
+                else
                 {
-                    case StepKind.Train: reference.Training = true; ours.Train(); break;
-                    case StepKind.Eval: reference.Training = false; ours.Eval(); break;
-                    case StepKind.SetTrackRunningStats: reference.TrackRunningStats = step.Flag; ours.TrackRunningStats = step.Flag; break;
-                    case StepKind.SetAffine: reference.Affine = step.Flag; ours.Affine = step.Flag; break;
-                    case StepKind.SetMomentum: reference.Momentum = step.Number; ours.Momentum = step.Number; break;
-                    case StepKind.SetEps: reference.Eps = step.Number!.Value; ours.Eps = step.Number.Value; break;
-                    case StepKind.ResetRunningStats:
-                        try { reference.ResetRunningStats(); } catch (PythonException e) { referenceError = e; }
-                        try { ours.ResetRunningStats(); } catch (InvalidOperationException e) { ourError = e; }
-                        break;
-                    case StepKind.ResetParameters:
-                        try { reference.ResetParameters(); } catch (PythonException e) { referenceError = e; }
-                        try { ours.ResetParameters(); } catch (InvalidOperationException e) { ourError = e; }
-                        break;
-                    default:
-                        shape = c.InputShape(step);
-                        input = c.InputValues(shape, index);
-                        try { expected = OracleRunner.Values(reference.Forward(OracleRunner.TorchTensor(input, shape, c.UseDouble))); }
-                        catch (Exception e) when (e is PythonException or ExternalException) { referenceError = e; }
-                        try { actual = OracleRunner.Values(ours.Forward(OracleRunner.NormTensor<T>(input, shape, c.ChannelsLast))); }
-                        catch (Exception e) when (e is ArgumentException or InvalidOperationException) { ourError = e; }
-                        break;
+                    shape = c.InputShape(step);
+                    input = c.InputValues(shape, index);
+                    try { expected = OracleRunner.Values(reference.Forward(OracleRunner.TorchTensor(input, shape, c.UseDouble))); }
+                    catch (Exception e) when (e is PythonException or ExternalException) { referenceError = e; }
+                    try { actual = OracleRunner.Values(ours.Forward(OracleRunner.NormTensor<T>(input, shape, c.ChannelsLast))); }
+                    catch (Exception e) when (e is ArgumentException or InvalidOperationException) { ourError = e; }
                 }
 
                 if ((referenceError is null) != (ourError is null))

@@ -130,30 +130,15 @@ public static partial class OracleRunner
             double[]? referenceOutput = null, ourOutput = null, input = null;
             long[]? shape = null;
 
-            switch (step.Kind)
+            if (!step.IsForward) (referenceError, ourError) = ApplyAttributeStep(step, reference, ours);
+            else
             {
-                case StepKind.Train: reference.Training = true; ours.Train(); break;
-                case StepKind.Eval: reference.Training = false; ours.Eval(); break;
-                case StepKind.SetTrackRunningStats: reference.TrackRunningStats = step.Flag; ours.TrackRunningStats = step.Flag; break;
-                case StepKind.SetAffine: reference.Affine = step.Flag; ours.Affine = step.Flag; break;
-                case StepKind.SetMomentum: reference.Momentum = step.Number; ours.Momentum = step.Number; break;
-                case StepKind.SetEps: reference.Eps = step.Number!.Value; ours.Eps = step.Number.Value; break;
-                case StepKind.ResetRunningStats:
-                    try { reference.ResetRunningStats(); } catch (PythonException e) { referenceError = e; }
-                    try { ours.ResetRunningStats(); } catch (InvalidOperationException e) { ourError = e; }
-                    break;
-                case StepKind.ResetParameters:
-                    try { reference.ResetParameters(); } catch (PythonException e) { referenceError = e; }
-                    try { ours.ResetParameters(); } catch (InvalidOperationException e) { ourError = e; }
-                    break;
-                default:
-                    shape = c.InputShape(step);
-                    input = c.InputValues(shape, index);
-                    try { referenceOutput = Values(reference.Forward(TorchTensor(input, shape, c.UseDouble))); }
-                    catch (Exception e) when (e is PythonException or ExternalException) { referenceError = e; }
-                    try { ourOutput = Values(ours.Forward(NormTensor<T>(input, shape, c.ChannelsLast))); }
-                    catch (Exception e) when (e is ArgumentException or InvalidOperationException) { ourError = e; }
-                    break;
+                shape = c.InputShape(step);
+                input = c.InputValues(shape, index);
+                try { referenceOutput = Values(reference.Forward(TorchTensor(input, shape, c.UseDouble))); }
+                catch (Exception e) when (e is PythonException or ExternalException) { referenceError = e; }
+                try { ourOutput = Values(ours.Forward(NormTensor<T>(input, shape, c.ChannelsLast))); }
+                catch (Exception e) when (e is ArgumentException or InvalidOperationException) { ourError = e; }
             }
 
             if ((referenceError is null) != (ourError is null))
@@ -171,6 +156,57 @@ public static partial class OracleRunner
                 CompareOutput(c, Initialized(before, reference), shape!, input!, referenceOutput, ourOutput!, u, carriedMeanTolerance, carriedVarTolerance, report, where);
             CompareState(c, reference, ours, shape, input, u, carriedMeanTolerance, carriedVarTolerance, report, where);
         }
+    }
+
+    /// <summary>Applies a step that is not a forward (mode, attribute or reset) to both sides; returns the errors each raised.</summary>
+    public static (Exception? Reference, Exception? Ours) ApplyAttributeStep<T>(OracleStep step, PyTorchNormBase reference, NormBase<T> ours)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Exception? referenceError = null, ourError = null;
+        switch (step.Kind)
+        {
+            case StepKind.Train: reference.Training = true; ours.Train(); break;
+            case StepKind.Eval: reference.Training = false; ours.Eval(); break;
+            case StepKind.SetTrackRunningStats: reference.TrackRunningStats = step.Flag; ours.TrackRunningStats = step.Flag; break;
+            case StepKind.SetAffine: reference.Affine = step.Flag; ours.Affine = step.Flag; break;
+            case StepKind.SetMomentum: reference.Momentum = step.Number; ours.Momentum = step.Number; break;
+            case StepKind.SetEps: reference.Eps = step.Number!.Value; ours.Eps = step.Number.Value; break;
+            case StepKind.ResetRunningStats:
+                try { reference.ResetRunningStats(); } catch (PythonException e) { referenceError = e; }
+                try { ours.ResetRunningStats(); } catch (InvalidOperationException e) { ourError = e; }
+                break;
+            case StepKind.ResetParameters:
+                try { reference.ResetParameters(); } catch (PythonException e) { referenceError = e; }
+                try { ours.ResetParameters(); } catch (InvalidOperationException e) { ourError = e; }
+                break;
+            default:
+                throw new ArgumentException($"{step} is a forward.", nameof(step));
+        }
+
+        return (referenceError, ourError);
+    }
+
+    /// <summary>Normal values (Box-Muller), rounded to float unless <paramref name="isDouble"/>.</summary>
+    public static double[] Normal(Random random, long count, double mean, double std, bool isDouble = true) =>
+        Enumerable.Range(0, (int)count).Select(_ =>
+        {
+            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
+            double v = mean + std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
+            return isDouble ? v : (float)v;
+        }).ToArray();
+
+    /// <summary>The data of a gradient case, drawn in this order: x ~ N(mean, std²), dy ~ N(0, 1), weight ~ N(1, 0.25),
+    /// bias ~ N(0, 1), running_mean ~ N(mean, std²), running_var = std²·(0.5 + z²) with z ~ N(0, 1).</summary>
+    public static (double[] X, double[] Dy, double[] Weight, double[] Bias, double[] RunningMean, double[] RunningVar) GradientInputs(
+        Random random, long count, int channels, double mean, double std, bool isDouble)
+    {
+        double[] x = Normal(random, count, mean, std, isDouble);
+        double[] dy = Normal(random, count, 0, 1, isDouble);
+        double[] weight = Normal(random, channels, 1, 0.5, isDouble);
+        double[] bias = Normal(random, channels, 0, 1, isDouble);
+        double[] runningMean = Normal(random, channels, mean, std, isDouble);
+        double[] runningVar = Normal(random, channels, 0, 1, isDouble).Select(v => isDouble ? std * std * (0.5 + v * v) : (float)(std * std * (0.5 + v * v))).ToArray();
+        return (x, dy, weight, bias, runningMean, runningVar);
     }
 
     private static void CompareOutput(OracleCase c, PyTorchNormBase before, long[] shape, double[] x, double[] expected, double[] actual,

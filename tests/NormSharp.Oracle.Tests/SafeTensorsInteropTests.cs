@@ -56,13 +56,6 @@ public class SafeTensorsInteropTests : IDisposable
         return (new NormModuleCollection { ["layer1.0.bn1"] = bn, ["head.norm"] = norm }, bn, norm);
     }
 
-    private static double[] Normal(Random random, long count, double mean, double std) =>
-        Enumerable.Range(0, (int)count).Select(_ =>
-        {
-            double u1 = 1.0 - random.NextDouble(), u2 = random.NextDouble();
-            return mean + std * Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
-        }).ToArray();
-
     private static Dictionary<string, double[]> TorchState(nn.Module module) =>
         module.state_dict().ToDictionary(p => p.Key, p => OracleRunner.Values(p.Value.to_type(ScalarType.Float64)));
 
@@ -83,8 +76,8 @@ public class SafeTensorsInteropTests : IDisposable
         var (model, bn, norm) = NormModel<T>(c);
         for (int b = 0; b < c.Batches; b++)
         {
-            bn.Forward(OracleRunner.NormTensor<T>(Normal(random, 3L * c.Channels2d * 4, b, 1 + b), [3, c.Channels2d, 2, 2]));
-            norm.Forward(OracleRunner.NormTensor<T>(Normal(random, 2L * c.Channels1d * 5, b, 2), [2, c.Channels1d, 5]));
+            bn.Forward(OracleRunner.NormTensor<T>(OracleRunner.Normal(random, 3L * c.Channels2d * 4, b, 1 + b), [3, c.Channels2d, 2, 2]));
+            norm.Forward(OracleRunner.NormTensor<T>(OracleRunner.Normal(random, 2L * c.Channels1d * 5, b, 2), [2, c.Channels1d, 5]));
         }
 
         if (bn.Weight is not null) for (int i = 0; i < c.Channels2d; i++) bn.Weight.Data[i] = T.CreateTruncating(0.5 + random.NextDouble());
@@ -104,7 +97,7 @@ public class SafeTensorsInteropTests : IDisposable
         torchModel.eval();
         bn.Eval();
         norm.Eval();
-        double[] x = Normal(random, 2L * c.Channels2d * 9, 0.5, 2);
+        double[] x = OracleRunner.Normal(random, 2L * c.Channels2d * 9, 0.5, 2);
         double[] expected = OracleRunner.Values(((nn.Module<Tensor, Tensor>)torchModel.named_modules().First(m => m.name == "layer1.0.bn1").module)
             .call(OracleRunner.TorchTensor(x, [2, c.Channels2d, 3, 3], c.UseDouble)));
         double[] actual = OracleRunner.Values(bn.Forward(OracleRunner.NormTensor<T>(x, [2, c.Channels2d, 3, 3])));
@@ -135,8 +128,8 @@ public class SafeTensorsInteropTests : IDisposable
         var norm = (nn.Module<Tensor, Tensor>)torchModel.named_modules().First(m => m.name == "head.norm").module;
         for (int b = 0; b < c.Batches; b++)
         {
-            bn.call(OracleRunner.TorchTensor(Normal(random, 3L * c.Channels2d * 4, b, 1 + b), [3, c.Channels2d, 2, 2], c.UseDouble));
-            norm.call(OracleRunner.TorchTensor(Normal(random, 2L * c.Channels1d * 5, b, 2), [2, c.Channels1d, 5], c.UseDouble));
+            bn.call(OracleRunner.TorchTensor(OracleRunner.Normal(random, 3L * c.Channels2d * 4, b, 1 + b), [3, c.Channels2d, 2, 2], c.UseDouble));
+            norm.call(OracleRunner.TorchTensor(OracleRunner.Normal(random, 2L * c.Channels1d * 5, b, 2), [2, c.Channels1d, 5], c.UseDouble));
         }
 
         string path = Path.Combine(folder, $"torchsharp-{c.Seed}.safetensors");

@@ -18,4 +18,14 @@ public static class SummaryTables
 {
     /// <summary>BatchNorm's table (behavior-spec.md section 3) or InstanceNorm's (section 6).</summary>
     public static ISummaryTable For(ModuleKind kind) => kind.IsInstanceNorm ? new InstanceNormSummaryTable(kind) : new SummaryTable(kind);
+
+    /// <summary>The eight rows' settings in the spec's order: train then eval; tracking at construction true then false;
+    /// tracking now equal to it first.</summary>
+    public static IEnumerable<(bool Training, bool TrackAtConstruction, bool TrackNow)> Combinations()
+    {
+        foreach (bool training in new[] { true, false })
+            foreach (bool built in new[] { true, false })
+                foreach (bool now in built ? new[] { true, false } : new[] { false, true })
+                    yield return (training, built, now);
+    }
 }

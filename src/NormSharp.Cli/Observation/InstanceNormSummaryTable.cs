@@ -24,12 +24,7 @@ public sealed class InstanceNormSummaryTable : ISummaryTable
     /// <inheritdoc/>
     public IReadOnlyList<SummaryRow> Rows()
     {
-        var rows = new List<SummaryRow>();
-        foreach (bool training in new[] { true, false })
-            foreach (bool built in new[] { true, false })
-                foreach (bool now in built ? new[] { true, false } : new[] { false, true })
-                    rows.Add(Observe(training, built, now));
-        return rows;
+        return SummaryTables.Combinations().Select(c => Observe(c.Training, c.TrackAtConstruction, c.TrackNow)).ToList();
     }
 
     /// <inheritdoc/>

@@ -23,12 +23,7 @@ public sealed class SummaryTable : ISummaryTable
     /// <summary>The eight rows, in the spec's order: train then eval; tracking at construction true then false.</summary>
     public IReadOnlyList<SummaryRow> Rows()
     {
-        var rows = new List<SummaryRow>();
-        foreach (bool training in new[] { true, false })
-            foreach (bool built in new[] { true, false })
-                foreach (bool now in built ? new[] { true, false } : new[] { false, true })
-                    rows.Add(Observe(training, built, now));
-        return rows;
+        return SummaryTables.Combinations().Select(c => Observe(c.Training, c.TrackAtConstruction, c.TrackNow)).ToList();
     }
 
     /// <summary>The affine and momentum rows, each observed on a real forward.</summary>
