@@ -46,7 +46,7 @@ public static partial class Functional
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
-        return InstanceNormCore(input, input.Lengths, runningMean, runningVar, weight, bias, useInputStats, momentum, eps, null, null, null).Output;
+        return InstanceNormCore(input, input.Lengths, runningMean, runningVar, weight, bias, useInputStats, momentum, eps, null, null, null, allowInPlace: false).Output;
     }
 
     /// <summary>
@@ -61,25 +61,29 @@ public static partial class Functional
     /// <param name="useInputStats">Plane statistics (true) or running statistics (false).</param>
     /// <param name="momentum">Factor of the running-statistics update.</param>
     /// <param name="eps">Added to the variance inside the square root.</param>
-    /// <param name="destination">Receives the output.</param>
-    /// <exception cref="ArgumentException">A check fails, or the destination does not fit.</exception>
+    /// <param name="destination">Receives the output; may be the input itself (an in-place result), but must not otherwise
+    /// share memory with any argument.</param>
+    /// <exception cref="ArgumentException">A check fails, the destination does not fit, or a tensor the call writes (the
+    /// destination, the running statistics) shares memory with another argument.</exception>
     public static void InstanceNorm<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight, Tensor<T>? bias,
                                        bool useInputStats, double momentum, double eps, Tensor<T> destination)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(destination);
-        InstanceNormCore(input, input.Lengths, runningMean, runningVar, weight, bias, useInputStats, momentum, eps, null, null, destination);
+        InstanceNormCore(input, input.Lengths, runningMean, runningVar, weight, bias, useInputStats, momentum, eps, null, null, destination, allowInPlace: true);
     }
 
     /// <summary>Validation, the kernels over the (1, N·C, *) view, then the running-statistics write-back. Returns the
     /// output, the input as the kernels read it (row-major) and that view's layout, which backward needs;
     /// <paramref name="savedMean"/> and <paramref name="savedInvStd"/> (length N·C, when given) receive each plane's
     /// statistics. <paramref name="batchedShape"/> is the (N, C, *) shape the input's memory is read as (a module's
-    /// unbatched input is a batch of one); the output has the input's own lengths.</summary>
+    /// unbatched input is a batch of one); the output has the input's own lengths. <paramref name="allowInPlace"/>: whether
+    /// the destination may be the input's own elements.</summary>
     internal static (Tensor<T> Output, Tensor<T> Input, NormLayout Layout) InstanceNormCore<T>(
         Tensor<T> input, ReadOnlySpan<nint> batchedShape, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight,
-        Tensor<T>? bias, bool useInputStats, double momentum, double eps, double[]? savedMean, double[]? savedInvStd, Tensor<T>? destination)
+        Tensor<T>? bias, bool useInputStats, double momentum, double eps, double[]? savedMean, double[]? savedInvStd, Tensor<T>? destination,
+        bool allowInPlace)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -94,6 +98,9 @@ public static partial class Functional
         if (destination is not null && (!TensorStorage.IsRowMajor(destination) || !destination.Lengths.SequenceEqual(input.Lengths)))
             throw new ArgumentException($"destination must be a row-major tensor of the input's shape {TorchMessages.FormatShape(input.Lengths)}.",
                                         nameof(destination));
+        EnsureNoSharedMemory<T>([new(input, "input", false), new(destination, "destination", true), new(runningMean, "running_mean", true),
+                                 new(runningVar, "running_var", true), new(weight, "weight", false), new(bias, "bias", false)],
+                                allowInPlace ? (0, 1) : null);
 
         int batch = (int)batchedShape[0], channels = (int)batchedShape[1];
         int spatial = (int)(ValuesPerChannel(batchedShape) / Math.Max(1, batch));

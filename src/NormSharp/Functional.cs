@@ -48,7 +48,7 @@ public static partial class Functional
                                          bool training = false, double momentum = 0.1, double eps = 1e-5)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        return BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, null, null, null).Output;
+        return BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, null, null, null, allowInPlace: false).Output;
     }
 
     /// <summary>
@@ -64,14 +64,16 @@ public static partial class Functional
     /// <param name="momentum">Factor of the running-statistics update.</param>
     /// <param name="eps">Added to the variance inside the square root.</param>
     /// <param name="destination">The input's lengths, laid out as the input (row-major, or channels-last for a
-    /// channels-last input); may be the input itself.</param>
-    /// <exception cref="ArgumentException">A check fails, or the destination does not fit.</exception>
+    /// channels-last input); may be the input itself (an in-place result), but must not otherwise share memory with any
+    /// argument.</param>
+    /// <exception cref="ArgumentException">A check fails, the destination does not fit, or a tensor the call writes (the
+    /// destination; the running statistics in training) shares memory with another argument.</exception>
     public static void BatchNorm<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight, Tensor<T>? bias,
                                     bool training, double momentum, double eps, Tensor<T> destination)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(destination);
-        BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, null, null, destination);
+        BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, null, null, destination, allowInPlace: true);
     }
 
     /// <summary>
@@ -89,7 +91,7 @@ public static partial class Functional
     {
         int channels = input.Rank >= 2 ? (int)input.Lengths[1] : 0;
         double[]? mean = training ? new double[channels] : null, invStd = training ? new double[channels] : null;
-        Tensor<T> output = BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, mean, invStd, null).Output;
+        Tensor<T> output = BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, mean, invStd, null, allowInPlace: false).Output;
         return new BatchNormResult<T>(output, ToTensor<T>(mean ?? []), ToTensor<T>(invStd ?? []));
     }
 
@@ -155,11 +157,12 @@ public static partial class Functional
     }
 
     /// <summary>Validation, then the forward kernels; modules call this to keep the statistics for backward.
-    /// Returns the output and the input as the kernels read it (the input itself, or a row-major copy).</summary>
+    /// Returns the output and the input as the kernels read it (the input itself, or a row-major copy).
+    /// <paramref name="allowInPlace"/>: whether the destination may be the input's own elements.</summary>
     internal static (Tensor<T> Output, Tensor<T> Input) BatchNormCore<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar,
                                                                         Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum,
                                                                         double eps, double[]? savedMean, double[]? savedInvStd,
-                                                                        Tensor<T>? destination)
+                                                                        Tensor<T>? destination, bool allowInPlace)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -179,6 +182,9 @@ public static partial class Functional
         else throw new ArgumentException(
             $"destination must have the input's shape {TorchMessages.FormatShape(x.Lengths)} and layout ({(layout.IsChannelsLast ? "channels-last" : "row-major")}).",
             nameof(destination));
+        EnsureNoSharedMemory<T>([new(input, "input", false), new(destination, "destination", true), new(runningMean, "running_mean", training),
+                                 new(runningVar, "running_var", training), new(weight, "weight", false), new(bias, "bias", false)],
+                                allowInPlace ? (0, 1) : null);
 
         if (x.FlattenedLength == 0)
         {
@@ -208,6 +214,8 @@ public static partial class Functional
                                                NormLayout? groupedLayout = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        EnsureNoSharedMemory<T>([new(gradOutput, "gradOutput", false), new(input, "the saved input", false), new(destination, "destination", true)]);
+
         // groupedLayout: row-major input, dy and destination read with that geometry (InstanceNorm's planes).
         (Tensor<T> x, NormLayout layout) = groupedLayout is NormLayout grouped ? (input, grouped) : Readable(input);
         Tensor<T> dy = gradOutput;

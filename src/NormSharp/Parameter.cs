@@ -23,8 +23,23 @@ public sealed class Parameter<T>
     /// <summary>The values, shape (C) for normalization layers.</summary>
     public Tensor<T> Data { get; }
 
-    /// <summary>The accumulated gradient, or null when none has been computed since the last clear.</summary>
-    public Tensor<T>? Grad { get; set; }
+    /// <summary>The accumulated gradient, or null when none has been computed since the last clear. Any tensor assigned
+    /// must have <see cref="Data"/>'s shape (any strides), as PyTorch requires of <c>.grad</c>.</summary>
+    /// <exception cref="ArgumentException">The tensor's shape differs from <see cref="Data"/>'s; the gradient is unchanged.</exception>
+    public Tensor<T>? Grad
+    {
+        get => grad;
+        set
+        {
+            if (value is not null && !value.Lengths.SequenceEqual(Data.Lengths))
+                throw new ArgumentException(
+                    $"assigned grad has data of a different size: the parameter has shape {Errors.TorchMessages.FormatShape(Data.Lengths)}, " +
+                    $"the gradient {Errors.TorchMessages.FormatShape(value.Lengths)}.", nameof(value));
+            grad = value;
+        }
+    }
+
+    private Tensor<T>? grad;
 
     /// <summary>Whether backward computes a gradient for this parameter (default true).</summary>
     public bool RequiresGrad { get; set; } = true;

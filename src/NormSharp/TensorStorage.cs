@@ -1,9 +1,19 @@
+using System.Diagnostics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace NormSharp;
 
-/// <summary>Access to the row-major storage behind a <see cref="Tensor{T}"/>.</summary>
+/// <summary>
+/// Access to the memory behind a <see cref="Tensor{T}"/>, always through the tensor's own first element: a slice of a
+/// larger tensor starts at its offset, never at the start of the array it shares.
+/// </summary>
+/// <remarks>
+/// <c>Tensor&lt;T&gt;.GetPinnableReference()</c> (System.Numerics.Tensors 10) returns the start of the backing array, not
+/// of a slice; <c>AsTensorSpan().GetPinnableReference()</c> returns the slice's element [0, ..., 0]. Everything here goes
+/// through the latter.
+/// </remarks>
 internal static class TensorStorage
 {
     /// <summary>True when the tensor's strides are the row-major ones for its lengths.</summary>
@@ -32,14 +42,55 @@ internal static class TensorStorage
         return Tensor.Create(values, tensor.Lengths);
     }
 
-    /// <summary>The elements of a row-major tensor as one span (empty for an empty tensor).</summary>
+    /// <summary>A reference to the tensor's element [0, ..., 0] (its offset in a shared array included).</summary>
+    public static ref T First<T>(Tensor<T> tensor) => ref tensor.AsTensorSpan().GetPinnableReference();
+
+    /// <summary>
+    /// The elements of a dense tensor (row-major, or any permutation of it such as channels-last) as one span in memory
+    /// order, starting at the tensor's element [0, ..., 0]; empty for an empty tensor.
+    /// </summary>
     public static Span<T> Span<T>(Tensor<T> tensor)
     {
         if (tensor.FlattenedLength == 0) return [];
         if (tensor.FlattenedLength > int.MaxValue)
             throw new NotSupportedException("NormSharp supports tensors of at most 2^31 - 1 elements.");
-        return MemoryMarshal.CreateSpan(ref tensor.GetPinnableReference(), (int)tensor.FlattenedLength);
+        Debug.Assert(Extent(tensor) == tensor.FlattenedLength, "Span needs a dense tensor (no gaps, no repeated elements).");
+        return MemoryMarshal.CreateSpan(ref First(tensor), (int)tensor.FlattenedLength);
     }
+
+    /// <summary>
+    /// How many elements of memory the tensor spans, from its element [0, ..., 0] to its last: 1 + Σ (length - 1) · stride
+    /// (0 for an empty tensor). Equal to the element count for a dense tensor, larger for a strided view.
+    /// </summary>
+    public static long Extent<T>(Tensor<T> tensor)
+    {
+        if (tensor.FlattenedLength == 0) return 0;
+        ReadOnlySpan<nint> lengths = tensor.Lengths, strides = tensor.Strides;
+        long extent = 1;
+        for (int d = 0; d < lengths.Length; d++) extent += (long)(lengths[d] - 1) * strides[d];
+        return extent;
+    }
+
+    /// <summary>
+    /// Whether the memory ranges of two tensors intersect (judged by their extents, so two interleaved strided views of
+    /// one array count as overlapping). Empty tensors overlap nothing.
+    /// </summary>
+    public static bool Overlap<T>(Tensor<T> a, Tensor<T> b)
+    {
+        long extentA = Extent(a), extentB = Extent(b);
+        if (extentA == 0 || extentB == 0) return false;
+        long offset = ByteOffset(a, b), size = Unsafe.SizeOf<T>();
+        return offset < extentA * size && -offset < extentB * size;
+    }
+
+    /// <summary>Whether two tensors are the same elements: same first element, lengths and strides.</summary>
+    public static bool SameElements<T>(Tensor<T> a, Tensor<T> b) =>
+        ReferenceEquals(a, b)
+        || (a.Lengths.SequenceEqual(b.Lengths) && a.Strides.SequenceEqual(b.Strides) && (a.FlattenedLength == 0 || ByteOffset(a, b) == 0));
+
+    /// <summary>Where b's element [0, ..., 0] lies relative to a's, in bytes (both read at one instant, so a moving
+    /// garbage collector cannot make two different arrays seem to overlap).</summary>
+    private static long ByteOffset<T>(Tensor<T> a, Tensor<T> b) => Unsafe.ByteOffset(ref First(a), ref First(b));
 
     /// <summary>A new row-major tensor of the given lengths, every element set to <paramref name="value"/>.</summary>
     public static Tensor<T> Filled<T>(ReadOnlySpan<nint> lengths, T value)

@@ -42,35 +42,37 @@ public abstract class BatchNorm<T> : NormBase<T>
     {
     }
 
-    private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination)
+    private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination, SavedForward<T> saved)
     {
-        ForwardDecision decision = Decide(input.Lengths);
+        ForwardDecision decision = Decide(input.Lengths, CurrentTensors);
         if (decision.Error is not null) throw new ArgumentException(decision.Error);
 
-        int channels = (int)input.Lengths[1];
-        (double[] savedMean, double[] savedInvStd) = SavedStatistics(channels);
+        // An empty input has no statistics to keep (its channel count is not even checked, as in ATen).
+        int groups = input.FlattenedLength == 0 ? 0 : (int)input.Lengths[1];
+        (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
         (Tensor<T> output, Tensor<T> readInput) = Functional.BatchNormCore(
             input,
             decision.PassesRunningStatistics ? RunningMean : null,
             decision.PassesRunningStatistics ? RunningVar : null,
             Weight?.Data, Bias?.Data,
             training: decision.UseBatchStatistics, momentum: decision.Factor, eps: Eps,
-            savedMean, savedInvStd, destination);
+            savedMean, savedInvStd, destination, allowInPlace: false);
         if (decision.IncrementsCounter) NumBatchesTracked = decision.CounterAfter;
-        SaveForBackward(readInput, input.Lengths, decision.UseBatchStatistics);
+        saved.Complete(readInput, input.Lengths, decision.UseBatchStatistics, null, Weight?.Data);
         return output;
     }
 
-    private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape) => Describe(Decide(inputShape), inputShape);
+    private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape, LayerTensors tensors) =>
+        Describe(Decide(inputShape, tensors), inputShape, tensors);
 
     /// <summary>
     /// PyTorch's <c>_BatchNorm.forward</c> decision (factor, counter, <c>bn_training</c>, which buffers are handed on)
     /// plus every check: the one method behind both <c>Forward</c> and <c>Explain</c>.
     /// Allocates nothing unless the forward is going to fail.
     /// </summary>
-    private ForwardDecision Decide(ReadOnlySpan<nint> shape)
+    private ForwardDecision Decide(ReadOnlySpan<nint> shape, LayerTensors tensors)
     {
-        bool hasBuffers = RunningMean is not null || RunningVar is not null;
+        bool hasBuffers = tensors.HasRunningStatistics;
 
         // Steps 2-3: the factor and the counter.
         double factor = Momentum ?? 0.0;
@@ -79,14 +81,14 @@ public abstract class BatchNorm<T> : NormBase<T>
         if (incrementsCounter) factor = Momentum ?? 1.0 / counterAfter!.Value;
 
         // Step 4: which statistics normalize (PyTorch's bn_training). Step 5: which buffers are handed on.
-        bool useBatchStatistics = Training || (RunningMean is null && RunningVar is null);
+        bool useBatchStatistics = Training || !hasBuffers;
         bool passesBuffers = !Training || TrackRunningStats;
         bool nonEmpty = shape.Length >= 2 && Functional.ValuesPerChannel(shape) > 0 && shape[1] > 0;
         bool updates = useBatchStatistics && passesBuffers && hasBuffers && nonEmpty;
 
         string? error = AcceptedRanks.Contains(shape.Length)
-            ? Functional.ValidateBatchNorm(shape, passesBuffers ? RunningMean?.FlattenedLength : null, passesBuffers ? RunningVar?.FlattenedLength : null,
-                                           Weight?.Data.FlattenedLength, Bias?.Data.FlattenedLength, useBatchStatistics, Eps)
+            ? Functional.ValidateBatchNorm(shape, passesBuffers ? tensors.RunningMeanLength : null, passesBuffers ? tensors.RunningVarLength : null,
+                                           tensors.WeightLength, tensors.BiasLength, useBatchStatistics, Eps)
             : TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length);
         if (error is not null)
         {
@@ -99,7 +101,7 @@ public abstract class BatchNorm<T> : NormBase<T>
     }
 
     /// <summary>The decision in words: the <see cref="ForwardPlan"/> that <c>Explain</c> returns.</summary>
-    private ForwardPlan Describe(ForwardDecision decision, ReadOnlySpan<nint> shape)
+    private ForwardPlan Describe(ForwardDecision decision, ReadOnlySpan<nint> shape, LayerTensors tensors)
     {
         var reasons = new List<string>();
         string momentumText = Momentum is double m ? $"momentum = {m}" : "momentum is null";
@@ -147,7 +149,7 @@ public abstract class BatchNorm<T> : NormBase<T>
             Training = Training,
             TrackRunningStats = TrackRunningStats,
             HasRunningStatistics = decision.HasRunningStatistics,
-            HasAffineParameters = Weight is not null,
+            HasAffineParameters = tensors.HasAffineParameters,
             NormalizeWith = decision.UseBatchStatistics ? StatisticsSource.Batch : StatisticsSource.Running,
             PassesRunningStatistics = decision.PassesRunningStatistics,
             UpdatesRunningStatistics = decision.UpdatesRunningStatistics,
@@ -158,7 +160,7 @@ public abstract class BatchNorm<T> : NormBase<T>
             SingleValueCheckApplies = decision.UseBatchStatistics,
             Error = decision.Error,
             Reasons = reasons,
-            IneffectiveChanges = IneffectiveChanges(),
+            IneffectiveChanges = IneffectiveChanges(tensors),
         };
     }
 

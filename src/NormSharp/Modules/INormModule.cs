@@ -26,5 +26,7 @@ internal interface ILoadPlanning
 {
     LoadPlan PlanLoad(StateDict stateDict, bool strict, string prefix);
 
+    void WarnBeforeApply(LoadPlan plan);
+
     void ApplyLoad(LoadPlan plan);
 }

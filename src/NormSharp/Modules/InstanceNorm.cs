@@ -47,26 +47,33 @@ public abstract class InstanceNorm<T> : NormBase<T>
     /// <summary>The rank of an input without the batch dimension (PyTorch's <c>_get_no_batch_dim</c>).</summary>
     private int UnbatchedRank => AcceptedRanks[0];
 
-    private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination)
+    private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination, SavedForward<T> saved)
     {
-        InstanceDecision decision = Decide(input.Lengths);
+        InstanceDecision decision = Decide(input.Lengths, CurrentTensors);
         if (decision.Warning is not null) NormWarnings.Warn(this, ModuleName, decision.Warning);
         if (decision.Error is not null) throw new ArgumentException(decision.Error);
 
         Span<nint> batched = stackalloc nint[input.Rank + (decision.Unbatched ? 1 : 0)];
         BatchedShape(input.Lengths, batched);
-        (double[] savedMean, double[] savedInvStd) = SavedStatistics((int)(batched[0] * batched[1]));
+        int groups = input.FlattenedLength == 0 ? 0 : (int)(batched[0] * batched[1]);
+        (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
         (Tensor<T> output, Tensor<T> kernelInput, NormLayout layout) = Functional.InstanceNormCore(
             input, batched, RunningMean, RunningVar, Weight?.Data, Bias?.Data, decision.UseInputStatistics, decision.Factor, Eps,
-            savedMean, savedInvStd, destination);
-        SaveForBackward(kernelInput, input.Lengths, decision.UseInputStatistics, layout);
+            savedMean, savedInvStd, destination, allowInPlace: false);
+        saved.Complete(kernelInput, input.Lengths, decision.UseInputStatistics, layout, Weight?.Data);
         return output;
     }
 
-    private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape)
+    /// <inheritdoc/>
+    /// <remarks>The running buffers are written whenever input statistics are used, and made NaN by an empty batch.</remarks>
+    private protected override bool ForwardMayChangeState(ReadOnlySpan<nint> shape) =>
+        base.ForwardMayChangeState(shape)
+        || (RunningMean is not null && (!TrackRunningStats || (shape.Length != UnbatchedRank && shape.Length > 0 && shape[0] == 0)));
+
+    private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape, LayerTensors tensors)
     {
-        InstanceDecision decision = Decide(inputShape);
-        bool hasBuffers = RunningMean is not null || RunningVar is not null;
+        InstanceDecision decision = Decide(inputShape, tensors);
+        bool hasBuffers = tensors.HasRunningStatistics;
         var reasons = new List<string>
         {
             NumBatchesTracked is null
@@ -109,7 +116,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
             Training = Training,
             TrackRunningStats = TrackRunningStats,
             HasRunningStatistics = hasBuffers,
-            HasAffineParameters = Weight is not null,
+            HasAffineParameters = tensors.HasAffineParameters,
             NormalizeWith = decision.UseInputStatistics ? StatisticsSource.Instance : StatisticsSource.Running,
             PassesRunningStatistics = hasBuffers,
             UpdatesRunningStatistics = decision.UpdatesRunningStatistics,
@@ -121,14 +128,14 @@ public abstract class InstanceNorm<T> : NormBase<T>
             Error = decision.Error,
             Warning = decision.Warning,
             Reasons = reasons,
-            IneffectiveChanges = IneffectiveChanges(),
+            IneffectiveChanges = IneffectiveChanges(tensors),
         };
     }
 
-    private protected override List<string> IneffectiveChanges()
+    private protected override List<string> IneffectiveChanges(LayerTensors tensors)
     {
         var changes = new List<string>();
-        bool hasAffine = Weight is not null;
+        bool hasAffine = tensors.HasAffineParameters;
         if (Affine != hasAffine)
         {
             changes.Add(hasAffine
@@ -142,7 +149,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
     }
 
     /// <summary>PyTorch's <c>_InstanceNorm.forward</c> and <c>F.instance_norm</c> decision, with every check.</summary>
-    private InstanceDecision Decide(ReadOnlySpan<nint> shape)
+    private InstanceDecision Decide(ReadOnlySpan<nint> shape, LayerTensors tensors)
     {
         bool useInputStatistics = Training || !TrackRunningStats;
         double factor = Momentum ?? 0.0;
@@ -152,21 +159,21 @@ public abstract class InstanceNorm<T> : NormBase<T>
         bool unbatched = shape.Length == UnbatchedRank;
         int featureDim = unbatched ? 0 : 1;
         string? warning = null;
-        if (shape[featureDim] != NumFeatures)
+        if (shape[featureDim] != tensors.NumFeatures)
         {
             if (Affine)
                 return new InstanceDecision(useInputStatistics, false, factor, unbatched, null,
-                                            TorchMessages.InstanceNormChannelMismatch(featureDim, NumFeatures, shape[featureDim]));
+                                            TorchMessages.InstanceNormChannelMismatch(featureDim, tensors.NumFeatures, shape[featureDim]));
             warning = TorchMessages.InstanceNormChannelMismatchWarning(featureDim);
         }
 
         Span<nint> batched = stackalloc nint[shape.Length + (unbatched ? 1 : 0)];
         BatchedShape(shape, batched);
-        string? error = Functional.ValidateInstanceNorm(batched, RunningMean?.FlattenedLength, RunningVar?.FlattenedLength,
-                                                        Weight?.Data.FlattenedLength, Bias?.Data.FlattenedLength, useInputStatistics);
+        string? error = Functional.ValidateInstanceNorm(batched, tensors.RunningMeanLength, tensors.RunningVarLength,
+                                                        tensors.WeightLength, tensors.BiasLength, useInputStatistics);
         long elements = 1;
         foreach (nint length in batched) elements *= length;
-        bool updates = error is null && useInputStatistics && RunningMean is not null && elements > 0;
+        bool updates = error is null && useInputStatistics && tensors.RunningMeanLength is not null && elements > 0;
         return new InstanceDecision(useInputStatistics, updates, factor, unbatched, warning, error);
     }
 

@@ -1,6 +1,5 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using NormSharp.Errors;
 
 namespace NormSharp;
 
@@ -15,8 +14,13 @@ namespace NormSharp;
 /// (zeros), shape (C); <c>trackRunningStats</c> creates running_mean (zeros), running_var (ones)
 /// and num_batches_tracked (0). The flags themselves stay settable, exactly as in PyTorch, and the
 /// forward reads them each time; see <c>Explain</c> for what a change does.</para>
+/// <para>Threads: evaluation-mode <c>Forward</c> calls that change nothing may run concurrently on one layer; a
+/// training-mode <c>Forward</c>, <c>Backward</c> and <c>LoadStateDict</c> must each run alone on it, and one that
+/// overlaps another call on the same layer throws <see cref="InvalidOperationException"/> instead of corrupting the state.
+/// Attribute setters, <c>Train</c>/<c>Eval</c> and the resets must not run while a call is in progress on the layer.
+/// Separate layers are independent. docs/threading.md has the full table.</para>
 /// </remarks>
-public abstract class NormBase<T> : INormModule, ILoadPlanning
+public abstract partial class NormBase<T> : INormModule, ILoadPlanning
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>PyTorch's <c>_version</c> of the normalization layers' state dict.</summary>
@@ -146,8 +150,11 @@ public abstract class NormBase<T> : INormModule, ILoadPlanning
     /// </summary>
     /// <param name="input">A tensor of a rank this layer accepts.</param>
     /// <param name="destination">The input's lengths, laid out as the output of <see cref="Forward(Tensor{T})"/> would be
-    /// (row-major; channels-last for a channels-last input to BatchNorm).</param>
-    /// <exception cref="ArgumentException">A check fails (nothing changed), or the destination does not fit.</exception>
+    /// (row-major; channels-last for a channels-last input to BatchNorm). It must not share memory with the input (the
+    /// layer keeps the input for <c>Backward</c>; <see cref="Functional"/> offers in-place forwards), the parameters or the
+    /// running statistics.</param>
+    /// <exception cref="ArgumentException">A check fails, the destination does not fit, or it shares memory with another
+    /// tensor; nothing changed.</exception>
     public void Forward(Tensor<T> input, Tensor<T> destination)
     {
         ArgumentNullException.ThrowIfNull(destination);
@@ -186,114 +193,86 @@ public abstract class NormBase<T> : INormModule, ILoadPlanning
 
     /// <summary>
     /// What the next <see cref="Forward(Tensor{T})"/> on an input of this shape will do, and why, without running it or
-    /// changing anything. Forward executes this very plan.
+    /// changing anything (a lazy layer is explained as its first forward would initialize it, and stays uninitialized).
+    /// Forward executes this very plan.
     /// </summary>
     /// <param name="inputShape">The input's lengths, e.g. <c>x.Lengths</c>.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A length is negative.</exception>
     public ForwardPlan Explain(ReadOnlySpan<nint> inputShape)
     {
-        if (!HasUninitializedParameters || !AcceptedRanks.Contains(inputShape.Length)) return ExplainCore(inputShape);
-        if (InitializationProblem() is string problem) return ExplainCore(inputShape) with { Error = problem };
-        Initialize((int)inputShape[1]);
-        try
-        {
-            return ExplainCore(inputShape);
-        }
-        finally
-        {
-            Uninitialize();
-        }
+        for (int d = 0; d < inputShape.Length; d++)
+            if (inputShape[d] < 0)
+                throw new ArgumentOutOfRangeException(nameof(inputShape),
+                    $"inputShape has the negative length {inputShape[d]} at dimension {d}: no tensor has that shape.");
+        if (!HasUninitializedParameters || !AcceptedRanks.Contains(inputShape.Length)) return ExplainCore(inputShape, CurrentTensors);
+        if (LazyForwardProblem(inputShape) is string problem) return ExplainCore(inputShape, CurrentTensors) with { Error = problem };
+        return ExplainCore(inputShape, TensorsAfterInitialization((int)inputShape[1]));
     }
 
-    /// <summary>The forward of this kind of layer, after any lazy initialization; returns the output.</summary>
-    private protected abstract Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination);
+    /// <summary>The forward of this kind of layer, after any lazy initialization: decides, runs the functional op, and keeps
+    /// what backward needs in <paramref name="saved"/> (a record of its own, published only when the forward succeeds).</summary>
+    private protected abstract Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination, SavedForward<T> saved);
 
-    /// <summary>The plan of this kind of layer for an input shape.</summary>
-    private protected abstract ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape);
+    /// <summary>The plan of this kind of layer for an input shape, with the layer's tensors as <paramref name="tensors"/>
+    /// describes them (its own, or those a lazy layer's first forward would create).</summary>
+    private protected abstract ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape, LayerTensors tensors);
+
+    /// <summary>Whether a forward on an input of this shape, in the layer's current mode, may change its state (parameters,
+    /// buffers, counter): such a forward runs alone on the layer. BatchNorm: in training (or a lazy layer's first forward).
+    /// InstanceNorm also in evaluation when it writes its buffers.</summary>
+    private protected virtual bool ForwardMayChangeState(ReadOnlySpan<nint> shape) => Training || HasUninitializedParameters;
+
+    /// <summary>The layer's tensors as they are now.</summary>
+    private protected LayerTensors CurrentTensors =>
+        new(NumFeatures, Weight?.Data.FlattenedLength, Bias?.Data.FlattenedLength, RunningMean?.FlattenedLength, RunningVar?.FlattenedLength);
 
     private Tensor<T> RunForward(Tensor<T> input, Tensor<T>? destination)
     {
         ArgumentNullException.ThrowIfNull(input);
-        if (!HasUninitializedParameters || !AcceptedRanks.Contains(input.Rank))
-        {
-            Tensor<T> result = ForwardCore(input, destination);
-            InLazyForm = false;
-            return result;
-        }
-
-        // PyTorch's lazy pre-hook: C is the input's size at dim 1 (even for an unbatched InstanceNorm input, as in PyTorch).
-        Initialize((int)input.Lengths[1]);
+        bool exclusive = ForwardMayChangeState(input.Lengths);
+        EnterCall(exclusive, "Forward");
+        SavedForward<T>? record = Interlocked.Exchange(ref spareForward, null) ?? new SavedForward<T>();
+        bool initialized = false;
         try
         {
-            Tensor<T> output = ForwardCore(input, destination);
-            ResetLazyHistory();
+            if (HasUninitializedParameters && AcceptedRanks.Contains(input.Rank))
+            {
+                // PyTorch's lazy pre-hook: C is the input's size at dim 1 (even for an unbatched InstanceNorm input, as in PyTorch).
+                if (LazyForwardProblem(input.Lengths) is string problem) throw new InvalidOperationException(problem);
+                Initialize((int)input.Lengths[1]);
+                initialized = true;
+            }
+
+            Tensor<T> output = ForwardCore(input, destination, record);
+            if (initialized) ResetLazyHistory();
             InLazyForm = false;
+            record = Interlocked.Exchange(ref savedForward, record); // publish; the previous record becomes the spare
             return output;
         }
         catch
         {
-            Uninitialize();
+            if (initialized) Uninitialize();
             throw;
+        }
+        finally
+        {
+            if (record is not null) Volatile.Write(ref spareForward, record);
+            ExitCall(exclusive);
         }
     }
 
-    /// <summary>
-    /// True for a lazy layer until its first successful forward or load; PyTorch's class then becomes the non-lazy one
-    /// (<c>cls_to_become</c>), which <see cref="ModuleName"/> follows.
-    /// </summary>
-    private protected bool InLazyForm { get; private set; }
-
-    // Lazy layers: which tensors the constructor's flags promised and that do not exist yet.
-    private bool pendingAffine, pendingRunningStatistics, lazyCreatedAffine, lazyCreatedRunningStatistics;
-
-    /// <summary>
-    /// PyTorch's <c>_LazyNormBase.initialize_parameters</c>: C = <paramref name="numFeatures"/>, the promised tensors
-    /// the current flags still ask for are created, then <see cref="ResetParameters"/>. Throws, changing nothing, when a
-    /// flag was changed before the first forward so that the layer cannot be fully initialized, as PyTorch fails then.
-    /// </summary>
-    private void Initialize(int numFeatures)
-    {
-        string? problem = InitializationProblem();
-        if (problem is not null) throw new InvalidOperationException(problem);
-        bool affineNow = Affine && pendingAffine, statisticsNow = TrackRunningStats && pendingRunningStatistics;
-        NumFeatures = numFeatures;
-        if (affineNow) CreateAffineParameters();
-        if (statisticsNow) CreateRunningStatistics();
-        (lazyCreatedAffine, lazyCreatedRunningStatistics) = (affineNow, statisticsNow);
-        pendingAffine = pendingRunningStatistics = false;
-    }
-
-    /// <summary>Why a lazy layer cannot be initialized now (a flag changed since construction), or null.</summary>
-    private string? InitializationProblem()
-    {
-        bool consistent = !(Affine && !pendingAffine && Weight is null) && !(TrackRunningStats && !pendingRunningStatistics && RunningMean is null)
-                          && !(pendingAffine && !Affine) && !(pendingRunningStatistics && !TrackRunningStats);
-        return consistent
-            ? null
-            : $"module {ModuleName} has not been fully initialized: Affine or TrackRunningStats was changed before the first " +
-              "forward, so the tensors promised at construction and the flags disagree (PyTorch fails the same way).";
-    }
-
-    /// <summary>Undoes <see cref="Initialize"/> after a failed first forward or load, so that it changed nothing.</summary>
-    private void Uninitialize()
-    {
-        NumFeatures = 0;
-        if (lazyCreatedAffine) (Weight, Bias, pendingAffine) = (null, null, true);
-        if (lazyCreatedRunningStatistics) (RunningMean, RunningVar, pendingRunningStatistics) = (null, null, true);
-        ResetLazyHistory();
-    }
-
-    private void ResetLazyHistory() => lazyCreatedAffine = lazyCreatedRunningStatistics = false;
-
     private void CreateAffineParameters()
     {
-        Weight = new Parameter<T>(TensorStorage.Filled([NumFeatures], T.One));
-        Bias = new Parameter<T>(TensorStorage.Filled([NumFeatures], T.Zero));
+        // Both allocated before either is assigned: running out of memory leaves the layer as it was.
+        var weight = new Parameter<T>(TensorStorage.Filled([NumFeatures], T.One));
+        var bias = new Parameter<T>(TensorStorage.Filled([NumFeatures], T.Zero));
+        (Weight, Bias) = (weight, bias);
     }
 
     private void CreateRunningStatistics()
     {
-        RunningMean = TensorStorage.Filled([NumFeatures], T.Zero);
-        RunningVar = TensorStorage.Filled([NumFeatures], T.One);
+        Tensor<T> mean = TensorStorage.Filled([NumFeatures], T.Zero), variance = TensorStorage.Filled([NumFeatures], T.One);
+        (RunningMean, RunningVar) = (mean, variance);
     }
 
     /// <summary>Sets training mode (<paramref name="mode"/> true) or evaluation mode; returns this layer.</summary>
@@ -316,6 +295,19 @@ public abstract class NormBase<T> : INormModule, ILoadPlanning
     /// are not created yet.</exception>
     public void ResetRunningStats()
     {
+        EnterCall(exclusive: true, "ResetRunningStats");
+        try
+        {
+            ResetRunningStatsAlone();
+        }
+        finally
+        {
+            ExitCall(exclusive: true);
+        }
+    }
+
+    private void ResetRunningStatsAlone()
+    {
         if (HasUninitializedParameters && TrackRunningStats)
             throw new InvalidOperationException(
                 $"{ModuleName} has not been initialized yet: its running statistics do not exist until the first forward " +
@@ -335,13 +327,26 @@ public abstract class NormBase<T> : INormModule, ILoadPlanning
     /// (PyTorch raises AttributeError); nothing is changed.</exception>
     public void ResetParameters()
     {
+        EnterCall(exclusive: true, "ResetParameters");
+        try
+        {
+            ResetParametersAlone();
+        }
+        finally
+        {
+            ExitCall(exclusive: true);
+        }
+    }
+
+    private void ResetParametersAlone()
+    {
         if (HasUninitializedParameters) return; // PyTorch's _LazyNormBase.reset_parameters: nothing before initialization
         EnsureRunningStatsResettable();
         if (Affine && Weight is null)
             throw new InvalidOperationException(
                 "Affine is true but this layer was built with affine: false, so it has no weight or bias to reset " +
                 "(PyTorch: 'NoneType' object has no attribute 'fill_').");
-        ResetRunningStats();
+        ResetRunningStatsAlone();
         if (!Affine) return;
         Weight!.Data.Fill(T.One);
         Bias!.Data.Fill(T.Zero);
@@ -354,256 +359,11 @@ public abstract class NormBase<T> : INormModule, ILoadPlanning
         if (Bias is not null) Bias.Grad = null;
     }
 
-    /// <summary>
-    /// A snapshot of the layer's state under PyTorch's keys, in PyTorch's order: <c>weight</c>,
-    /// <c>bias</c>, <c>running_mean</c>, <c>running_var</c>, <c>num_batches_tracked</c> (each only when it
-    /// exists; the counter as a 0-dim int64). Its <see cref="StateDict.Version"/> is 2.
-    /// </summary>
-    public StateDict StateDict()
-    {
-        var state = new StateDict(StateDictVersion);
-        if (Weight is not null) state[WeightKey] = StateTensor.FromTensor(Weight.Data);
-        if (Bias is not null) state[BiasKey] = StateTensor.FromTensor(Bias.Data);
-        if (RunningMean is not null) state[RunningMeanKey] = StateTensor.FromTensor(RunningMean);
-        if (RunningVar is not null) state[RunningVarKey] = StateTensor.FromTensor(RunningVar);
-        if (NumBatchesTracked is long counter) state[CounterKey] = StateTensor.Scalar(counter);
-        return state;
-    }
-
-    /// <summary>
-    /// Copies a state dict into the layer, as PyTorch's <c>load_state_dict</c>.
-    /// </summary>
-    /// <param name="stateDict">The state to load; values are converted to T.</param>
-    /// <param name="strict">When true, a missing or unexpected key is an error.</param>
-    /// <returns>The keys that did not match (both empty after a strict load).</returns>
-    /// <remarks>
-    /// A state dict of version &lt; 2 or without a version (a hand-built one) that lacks
-    /// <c>num_batches_tracked</c> loads into a tracking layer with the counter set to 0. A counter
-    /// stored with shape [1] loads as the scalar; one stored as a float loads as its integer part.
-    /// </remarks>
-    /// <exception cref="ArgumentException">Shapes differ, or (strict) keys are missing or unexpected;
-    /// the message lists them by name as PyTorch does, and nothing is changed.</exception>
-    public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true)
-    {
-        ArgumentNullException.ThrowIfNull(stateDict);
-        LoadPlan plan = PlanLoad(stateDict, strict, "");
-        if (plan.Errors.Count > 0) throw new ArgumentException(TorchMessages.LoadStateDictErrors(ModuleName, plan.Errors));
-        ApplyLoad(plan);
-        return new LoadStateDictResult(plan.Missing, plan.Unexpected);
-    }
-
-    /// <summary>Hook for the kind of layer: keys of <paramref name="incoming"/> to leave out of the load before it is matched
-    /// (InstanceNorm drops running statistics it does not track); called only when the whole load will proceed.</summary>
-    private protected virtual IReadOnlyList<string> KeysToDrop(IReadOnlyDictionary<string, StateTensor> incoming) => [];
-
-    /// <summary>Called after a successful load that dropped <paramref name="dropped"/> (see <see cref="KeysToDrop"/>).</summary>
-    private protected virtual void OnKeysDropped(IReadOnlyList<string> dropped)
-    {
-    }
-
-    LoadPlan ILoadPlanning.PlanLoad(StateDict stateDict, bool strict, string prefix) => PlanLoad(stateDict, strict, prefix);
-
-    void ILoadPlanning.ApplyLoad(LoadPlan plan) => ApplyLoad(plan);
-
-    /// <summary>
-    /// Everything a load would do, decided without changing anything: the keys that would be missing and unexpected, the
-    /// errors (size mismatches always; missing and unexpected keys when <paramref name="strict"/>, first, as PyTorch lists
-    /// them), the values to copy, and, for a lazy layer, the C its tensors would be created with (from the checkpoint's shapes).
-    /// </summary>
-    /// <param name="stateDict">The state to load.</param>
-    /// <param name="strict">Whether missing and unexpected keys are errors.</param>
-    /// <param name="prefix">Put before key names in error lines (a collection's module name and a dot).</param>
-    internal LoadPlan PlanLoad(StateDict stateDict, bool strict, string prefix)
-    {
-        var incoming = stateDict.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
-        var incomingOrder = stateDict.Keys.ToList();
-        IReadOnlyList<string> dropped = KeysToDrop(incoming);
-        foreach (string key in dropped)
-        {
-            incoming.Remove(key);
-            incomingOrder.Remove(key);
-        }
-
-        if ((stateDict.Version is null || stateDict.Version < StateDictVersion) && TrackRunningStats && !incoming.ContainsKey(CounterKey))
-        {
-            incoming[CounterKey] = StateTensor.Scalar(0);
-            incomingOrder.Add(CounterKey);
-        }
-
-        var errors = new List<string>();
-        int numFeatures = NumFeatures;
-        int? initializeWith = null;
-        bool hasAffine = Weight is not null, hasStatistics = RunningMean is not null;
-        if (HasUninitializedParameters)
-        {
-            // A lazy layer takes C from the checkpoint (PyTorch's LazyModuleMixin load hook materializes from its shapes).
-            StateTensor? shaped = new[] { WeightKey, BiasKey, RunningMeanKey, RunningVarKey }
-                .Select(k => incoming.TryGetValue(k, out StateTensor? t) ? t : null)
-                .FirstOrDefault(t => t is { Shape.Count: 1 } && t.Shape[0] <= int.MaxValue);
-            hasAffine |= pendingAffine;
-            hasStatistics |= pendingRunningStatistics;
-            if (shaped is not null)
-            {
-                string? problem = InitializationProblem();
-                if (problem is not null) errors.Add(problem);
-                numFeatures = (int)shaped.Shape[0];
-                initializeWith = numFeatures;
-                hasAffine = Weight is not null || (Affine && pendingAffine);
-                hasStatistics = RunningMean is not null || (TrackRunningStats && pendingRunningStatistics);
-            }
-        }
-
-        var targets = new List<(string Key, bool IsCounter)>();
-        if (hasAffine) targets.AddRange([(WeightKey, false), (BiasKey, false)]);
-        if (hasStatistics) targets.AddRange([(RunningMeanKey, false), (RunningVarKey, false)]);
-        if (NumBatchesTracked is not null) targets.Add((CounterKey, true));
-
-        var missing = new List<string>();
-        var toApply = new List<(string Key, StateTensor Value)>();
-        foreach (var (key, isCounter) in targets)
-        {
-            if (!incoming.TryGetValue(key, out StateTensor? value))
-            {
-                missing.Add(key);
-                continue;
-            }
-
-            bool shapeMatches = isCounter
-                ? value.Count == 1 && (value.Shape.Count == 0 || value.Shape is [1])
-                : value.Shape.Count == 1 && value.Shape[0] == numFeatures && (initializeWith is not null || !HasUninitializedParameters);
-            if (!shapeMatches)
-            {
-                nint[] modelShape = isCounter ? [] : [numFeatures];
-                errors.Add(TorchMessages.SizeMismatch(prefix + key, value.Shape.Select(l => (nint)l).ToArray(), modelShape));
-                continue;
-            }
-
-            toApply.Add((key, value));
-        }
-
-        var expectedKeys = targets.Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
-        var unexpected = incomingOrder.Where(k => !expectedKeys.Contains(k)).ToList();
-        if (strict)
-        {
-            if (unexpected.Count > 0) errors.Insert(0, TorchMessages.UnexpectedKeys(unexpected));
-            if (missing.Count > 0) errors.Insert(0, TorchMessages.MissingKeys(missing));
-        }
-
-        return new LoadPlan(errors, missing, unexpected, toApply, dropped, initializeWith);
-    }
-
-    /// <summary>Carries out a plan of <see cref="PlanLoad"/> that has no errors.</summary>
-    internal void ApplyLoad(LoadPlan plan)
-    {
-        if (plan.InitializeWith is int numFeatures)
-        {
-            Initialize(numFeatures);
-            ResetLazyHistory();
-            InLazyForm = false;
-        }
-
-        foreach (var (key, value) in plan.Values)
-        {
-            switch (key)
-            {
-                case WeightKey: CopyInto(Weight!.Data, value); break;
-                case BiasKey: CopyInto(Bias!.Data, value); break;
-                case RunningMeanKey: CopyInto(RunningMean!, value); break;
-                case RunningVarKey: CopyInto(RunningVar!, value); break;
-                default: NumBatchesTracked = value.ToInt64s()[0]; break;
-            }
-        }
-
-        if (plan.Dropped.Count > 0) OnKeysDropped(plan.Dropped);
-    }
-
-    // What Backward needs from the last successful forward; arrays are reused from call to call. A "group" is the set
-    // of values one statistic is taken over: a channel (BatchNorm) or a (sample, channel) plane (InstanceNorm).
-    private Tensor<T>? savedInput;
-    private NormLayout? savedLayout;
-    private nint[] savedShape = [];
-    private bool savedBatchStatistics;
-    private double[] savedMean = [], savedInvStd = [], savedWeight = [], gradWeight = [], gradBias = [];
-
-    /// <summary>The module's arrays for the per-group statistics of the next forward (reused, length = groups).</summary>
-    private protected (double[] Mean, double[] InvStd) SavedStatistics(int groups)
-    {
-        if (savedMean.Length != groups)
-        {
-            savedMean = new double[groups];
-            savedInvStd = new double[groups];
-            savedWeight = new double[groups];
-            gradWeight = new double[groups];
-            gradBias = new double[groups];
-        }
-
-        return (savedMean, savedInvStd);
-    }
-
-    /// <summary>Keeps what <c>Backward</c> needs from a successful forward: the input as the kernels read it (an (N, G, *)
-    /// view whose G groups take weight index g mod C), the caller's input shape, and the weight applied.</summary>
-    private protected void SaveForBackward(Tensor<T> kernelInput, ReadOnlySpan<nint> inputShape, bool batchStatistics,
-                                           NormLayout? groupedLayout = null)
-    {
-        savedLayout = groupedLayout;
-        if (Weight is null) savedWeight.AsSpan().Fill(1.0);
-        else
-        {
-            Span<T> values = TensorStorage.Span(Weight.Data);
-            for (int g = 0; g < savedWeight.Length; g++) savedWeight[g] = double.CreateTruncating(values[g % values.Length]);
-        }
-
-        if (savedShape.Length != inputShape.Length) savedShape = new nint[inputShape.Length];
-        inputShape.CopyTo(savedShape);
-        savedInput = kernelInput;
-        savedBatchStatistics = batchStatistics;
-    }
-
-    /// <summary>dx for the saved forward (into <paramref name="destination"/> when given); accumulates the parameter gradients.</summary>
-    private protected Tensor<T>? BackwardFromSaved(Tensor<T> gradOutput, Tensor<T>? destination)
-    {
-        ArgumentNullException.ThrowIfNull(gradOutput);
-        Tensor<T> input = savedInput
-            ?? throw new InvalidOperationException($"{ModuleName}.Backward needs a successful Forward first: there is no saved input to differentiate.");
-        if (!gradOutput.Lengths.SequenceEqual(savedShape))
-            throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the last Forward's input had shape " +
-                                        $"{TorchMessages.FormatShape(savedShape)}.", nameof(gradOutput));
-        if (savedLayout is not null)
-        {
-            // InstanceNorm: row-major memory read as (1, N·C, *) planes; dy and dx are read and written the same way.
-            gradOutput = TensorStorage.RowMajor(gradOutput);
-            if (destination is not null && !TensorStorage.IsRowMajor(destination))
-                throw new ArgumentException($"destination must be a row-major tensor of shape {TorchMessages.FormatShape(savedShape)}.", nameof(destination));
-        }
-
-        bool weightGradient = Weight is { RequiresGrad: true }, biasGradient = Bias is { RequiresGrad: true };
-        Tensor<T>? dx = Functional.BackwardCore(gradOutput, input, savedMean, savedInvStd, savedWeight, savedBatchStatistics, true,
-                                                weightGradient ? gradWeight : [], biasGradient ? gradBias : [], destination, savedLayout);
-        if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, gradWeight, NumFeatures);
-        if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, gradBias, NumFeatures);
-        return dx;
-    }
-
-    /// <summary>Adds the per-group gradients into the (C) gradient, group g into channel g mod C.</summary>
-    private static Tensor<T> Accumulate(Tensor<T>? grad, double[] addition, int channels)
-    {
-        grad ??= Tensor.CreateFromShape<T>([channels]);
-        Span<T> target = TensorStorage.Span(grad);
-        for (int c = 0; c < target.Length; c++)
-        {
-            double sum = 0;
-            for (int g = c; g < addition.Length; g += target.Length) sum += addition[g];
-            target[c] += T.CreateTruncating(sum);
-        }
-
-        return grad;
-    }
-
     /// <summary>Attribute changes on this instance that the next forward will ignore, in words.</summary>
-    private protected virtual List<string> IneffectiveChanges()
+    private protected virtual List<string> IneffectiveChanges(LayerTensors tensors)
     {
         var changes = new List<string>();
-        bool hasAffine = Weight is not null;
+        bool hasAffine = tensors.HasAffineParameters;
         if (Affine != hasAffine)
         {
             changes.Add(hasAffine
@@ -611,7 +371,7 @@ public abstract class NormBase<T> : INormModule, ILoadPlanning
                 : "Affine was set to true after construction: no effect, the layer has no weight or bias to apply.");
         }
 
-        if (TrackRunningStats && RunningMean is null && RunningVar is null)
+        if (TrackRunningStats && !tensors.HasRunningStatistics)
         {
             changes.Add("TrackRunningStats was set to true on a layer built without running statistics: no effect, " +
                         "there are no buffers to update or to normalize with, and no counter.");
@@ -626,12 +386,5 @@ public abstract class NormBase<T> : INormModule, ILoadPlanning
             throw new InvalidOperationException(
                 "TrackRunningStats is true but this layer was built with trackRunningStats: false, so it has no running " +
                 "statistics to reset (PyTorch: 'NoneType' object has no attribute 'zero_').");
-    }
-
-    private static void CopyInto(Tensor<T> destination, StateTensor source)
-    {
-        double[] values = source.ToDoubles();
-        Span<T> target = TensorStorage.Span(destination);
-        for (int i = 0; i < target.Length; i++) target[i] = T.CreateTruncating(values[i]);
     }
 }

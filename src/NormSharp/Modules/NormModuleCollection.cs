@@ -109,6 +109,8 @@ public sealed class NormModuleCollection(string name = "NormModuleCollection") :
         }
 
         if (errors.Count > 0) throw new ArgumentException(TorchMessages.LoadStateDictErrors(Name, errors));
+        // Every warning before any value: a handler that throws (warnings as errors) stops the load with nothing changed.
+        foreach (var (module, plan) in plans) module.WarnBeforeApply(plan);
         foreach (var (module, plan) in plans) module.ApplyLoad(plan);
         return new LoadStateDictResult(missing, unexpected);
     }

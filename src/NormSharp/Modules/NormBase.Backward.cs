@@ -1,0 +1,85 @@
+using System.Numerics.Tensors;
+using NormSharp.Errors;
+
+namespace NormSharp;
+
+// Backward: the record the last successful forward published, and the gradients computed from it.
+public abstract partial class NormBase<T>
+{
+    // The last successful forward's record, and the spare the next forward fills (see SavedForward).
+    private SavedForward<T>? savedForward, spareForward;
+
+    // Per-group parameter gradients of one Backward, reused from call to call (Backward runs alone on a layer).
+    private double[] gradWeight = [], gradBias = [];
+
+    /// <summary>dx for the saved forward (into <paramref name="destination"/> when given); accumulates the parameter gradients.</summary>
+    private protected Tensor<T>? BackwardFromSaved(Tensor<T> gradOutput, Tensor<T>? destination)
+    {
+        ArgumentNullException.ThrowIfNull(gradOutput);
+        EnterCall(exclusive: true, "Backward");
+        try
+        {
+            return BackwardAlone(gradOutput, destination);
+        }
+        finally
+        {
+            ExitCall(exclusive: true);
+        }
+    }
+
+    private Tensor<T>? BackwardAlone(Tensor<T> gradOutput, Tensor<T>? destination)
+    {
+        SavedForward<T> saved = savedForward is { Input: not null } record
+            ? record
+            : throw new InvalidOperationException($"{ModuleName}.Backward needs a successful Forward first: there is no saved input to differentiate.");
+        if (!gradOutput.Lengths.SequenceEqual(saved.Shape))
+            throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the last Forward's input had shape " +
+                                        $"{TorchMessages.FormatShape(saved.Shape)}.", nameof(gradOutput));
+        if (saved.GroupedLayout is not null)
+        {
+            // InstanceNorm: row-major memory read as (1, N·C, *) planes; dy and dx are read and written the same way.
+            if (destination is not null && !TensorStorage.IsRowMajor(destination))
+                throw new ArgumentException($"destination must be a row-major tensor of shape {TorchMessages.FormatShape(saved.Shape)}.", nameof(destination));
+        }
+
+        bool weightGradient = Weight is { RequiresGrad: true }, biasGradient = Bias is { RequiresGrad: true };
+        if (weightGradient && biasGradient && Weight!.Grad is Tensor<T> wg && Bias!.Grad is Tensor<T> bg && TensorStorage.Overlap(wg, bg))
+            throw new InvalidOperationException("Weight.Grad and Bias.Grad share memory: each gradient needs a tensor of its own.");
+        if (destination is not null)
+            Functional.EnsureNoSharedMemory<T>([new(destination, "destination", true), new(Weight?.Grad, "Weight.Grad", false), new(Bias?.Grad, "Bias.Grad", false)]);
+
+        int groups = saved.Groups;
+        if (gradWeight.Length < groups)
+        {
+            double[] newWeight = new double[groups], newBias = new double[groups];
+            (gradWeight, gradBias) = (newWeight, newBias);
+        }
+
+        Span<double> weightSums = weightGradient ? gradWeight.AsSpan(0, groups) : [];
+        Span<double> biasSums = biasGradient ? gradBias.AsSpan(0, groups) : [];
+        Tensor<T> dy = saved.GroupedLayout is null ? gradOutput : TensorStorage.RowMajor(gradOutput);
+        Tensor<T>? dx = Functional.BackwardCore(dy, saved.Input!, saved.Mean, saved.InvStd, saved.Weight, saved.BatchStatistics, true,
+                                                weightSums, biasSums, destination, saved.GroupedLayout);
+        if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, weightSums, NumFeatures);
+        if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, biasSums, NumFeatures);
+        return dx;
+    }
+
+    /// <summary>Adds the per-group gradients into the (C) gradient, group g into channel g mod C (any strides).</summary>
+    private static Tensor<T> Accumulate(Tensor<T>? grad, ReadOnlySpan<double> addition, int channels)
+    {
+        grad ??= Tensor.CreateFromShape<T>([channels]);
+        int length = (int)grad.FlattenedLength;
+        bool dense = TensorStorage.IsRowMajor(grad);
+        Span<T> target = dense ? TensorStorage.Span(grad) : default;
+        for (int c = 0; c < length; c++)
+        {
+            double sum = 0;
+            for (int g = c; g < addition.Length; g += length) sum += addition[g];
+            if (dense) target[c] += T.CreateTruncating(sum);
+            else grad[(nint)c] += T.CreateTruncating(sum);
+        }
+
+        return grad;
+    }
+}

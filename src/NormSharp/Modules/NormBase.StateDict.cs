@@ -1,0 +1,194 @@
+using System.Numerics.Tensors;
+using NormSharp.Errors;
+
+namespace NormSharp;
+
+// The state dict: PyTorch's keys and order, and loads that are planned in full before anything changes.
+public abstract partial class NormBase<T>
+{
+    /// <summary>
+    /// A snapshot of the layer's state under PyTorch's keys, in PyTorch's order: <c>weight</c>,
+    /// <c>bias</c>, <c>running_mean</c>, <c>running_var</c>, <c>num_batches_tracked</c> (each only when it
+    /// exists; the counter as a 0-dim int64). Its <see cref="StateDict.Version"/> is 2.
+    /// </summary>
+    public StateDict StateDict()
+    {
+        var state = new StateDict(StateDictVersion);
+        if (Weight is not null) state[WeightKey] = StateTensor.FromTensor(Weight.Data);
+        if (Bias is not null) state[BiasKey] = StateTensor.FromTensor(Bias.Data);
+        if (RunningMean is not null) state[RunningMeanKey] = StateTensor.FromTensor(RunningMean);
+        if (RunningVar is not null) state[RunningVarKey] = StateTensor.FromTensor(RunningVar);
+        if (NumBatchesTracked is long counter) state[CounterKey] = StateTensor.Scalar(counter);
+        return state;
+    }
+
+    /// <summary>
+    /// Copies a state dict into the layer, as PyTorch's <c>load_state_dict</c>.
+    /// </summary>
+    /// <param name="stateDict">The state to load; values are converted to T.</param>
+    /// <param name="strict">When true, a missing or unexpected key is an error.</param>
+    /// <returns>The keys that did not match (both empty after a strict load).</returns>
+    /// <remarks>
+    /// A state dict of version &lt; 2 or without a version (a hand-built one) that lacks
+    /// <c>num_batches_tracked</c> loads into a tracking layer with the counter set to 0. A counter
+    /// stored with shape [1] loads as the scalar; one stored as a float loads as its integer part.
+    /// </remarks>
+    /// <exception cref="ArgumentException">Shapes differ, or (strict) keys are missing or unexpected;
+    /// the message lists them by name as PyTorch does, and nothing is changed.</exception>
+    public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true)
+    {
+        ArgumentNullException.ThrowIfNull(stateDict);
+        EnterCall(exclusive: true, "LoadStateDict");
+        try
+        {
+            LoadPlan plan = PlanLoad(stateDict, strict, "");
+            if (plan.Errors.Count > 0) throw new ArgumentException(TorchMessages.LoadStateDictErrors(ModuleName, plan.Errors));
+            WarnBeforeApply(plan);
+            ApplyLoad(plan);
+            return new LoadStateDictResult(plan.Missing, plan.Unexpected);
+        }
+        finally
+        {
+            ExitCall(exclusive: true);
+        }
+    }
+
+    /// <summary>Hook for the kind of layer: keys of <paramref name="incoming"/> to leave out of the load before it is matched
+    /// (InstanceNorm drops running statistics it does not track); called only when the whole load will proceed.</summary>
+    private protected virtual IReadOnlyList<string> KeysToDrop(IReadOnlyDictionary<string, StateTensor> incoming) => [];
+
+    /// <summary>Called before a load that will drop <paramref name="dropped"/> (see <see cref="KeysToDrop"/>) is applied, so that
+    /// a warning handler that throws stops the load before anything changed.</summary>
+    private protected virtual void OnKeysDropped(IReadOnlyList<string> dropped)
+    {
+    }
+
+    LoadPlan ILoadPlanning.PlanLoad(StateDict stateDict, bool strict, string prefix) => PlanLoad(stateDict, strict, prefix);
+
+    void ILoadPlanning.WarnBeforeApply(LoadPlan plan) => WarnBeforeApply(plan);
+
+    void ILoadPlanning.ApplyLoad(LoadPlan plan) => ApplyLoad(plan);
+
+    /// <summary>Raises the warnings of a plan without errors (dropped keys), before anything is applied.</summary>
+    internal void WarnBeforeApply(LoadPlan plan)
+    {
+        if (plan.Dropped.Count > 0) OnKeysDropped(plan.Dropped);
+    }
+
+    /// <summary>
+    /// Everything a load would do, decided without changing anything: the keys that would be missing and unexpected, the
+    /// errors (size mismatches always; missing and unexpected keys when <paramref name="strict"/>, first, as PyTorch lists
+    /// them), the values to copy, and, for a lazy layer, the C its tensors would be created with (from the checkpoint's shapes).
+    /// </summary>
+    /// <param name="stateDict">The state to load.</param>
+    /// <param name="strict">Whether missing and unexpected keys are errors.</param>
+    /// <param name="prefix">Put before key names in error lines (a collection's module name and a dot).</param>
+    internal LoadPlan PlanLoad(StateDict stateDict, bool strict, string prefix)
+    {
+        var incoming = stateDict.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
+        var incomingOrder = stateDict.Keys.ToList();
+        IReadOnlyList<string> dropped = KeysToDrop(incoming);
+        foreach (string key in dropped)
+        {
+            incoming.Remove(key);
+            incomingOrder.Remove(key);
+        }
+
+        if ((stateDict.Version is null || stateDict.Version < StateDictVersion) && TrackRunningStats && !incoming.ContainsKey(CounterKey))
+        {
+            incoming[CounterKey] = StateTensor.Scalar(0);
+            incomingOrder.Add(CounterKey);
+        }
+
+        var errors = new List<string>();
+        int numFeatures = NumFeatures;
+        int? initializeWith = null;
+        bool hasAffine = Weight is not null, hasStatistics = RunningMean is not null;
+        if (HasUninitializedParameters)
+        {
+            // A lazy layer takes C from the checkpoint (PyTorch's LazyModuleMixin load hook materializes from its shapes).
+            StateTensor? shaped = new[] { WeightKey, BiasKey, RunningMeanKey, RunningVarKey }
+                .Select(k => incoming.TryGetValue(k, out StateTensor? t) ? t : null)
+                .FirstOrDefault(t => t is { Shape.Count: 1 } && t.Shape[0] <= int.MaxValue);
+            hasAffine |= pendingAffine;
+            hasStatistics |= pendingRunningStatistics;
+            if (shaped is not null)
+            {
+                string? problem = InitializationProblem();
+                if (problem is not null) errors.Add(problem);
+                numFeatures = (int)shaped.Shape[0];
+                initializeWith = numFeatures;
+                hasAffine = Weight is not null || (Affine && pendingAffine);
+                hasStatistics = RunningMean is not null || (TrackRunningStats && pendingRunningStatistics);
+            }
+        }
+
+        var targets = new List<(string Key, bool IsCounter)>();
+        if (hasAffine) targets.AddRange([(WeightKey, false), (BiasKey, false)]);
+        if (hasStatistics) targets.AddRange([(RunningMeanKey, false), (RunningVarKey, false)]);
+        if (NumBatchesTracked is not null) targets.Add((CounterKey, true));
+
+        var missing = new List<string>();
+        var toApply = new List<(string Key, StateTensor Value)>();
+        foreach (var (key, isCounter) in targets)
+        {
+            if (!incoming.TryGetValue(key, out StateTensor? value))
+            {
+                missing.Add(key);
+                continue;
+            }
+
+            bool shapeMatches = isCounter
+                ? value.Count == 1 && (value.Shape.Count == 0 || value.Shape is [1])
+                : value.Shape.Count == 1 && value.Shape[0] == numFeatures && (initializeWith is not null || !HasUninitializedParameters);
+            if (!shapeMatches)
+            {
+                nint[] modelShape = isCounter ? [] : [numFeatures];
+                errors.Add(TorchMessages.SizeMismatch(prefix + key, value.Shape.Select(l => (nint)l).ToArray(), modelShape));
+                continue;
+            }
+
+            toApply.Add((key, value));
+        }
+
+        var expectedKeys = targets.Select(t => t.Key).ToHashSet(StringComparer.Ordinal);
+        var unexpected = incomingOrder.Where(k => !expectedKeys.Contains(k)).ToList();
+        if (strict)
+        {
+            if (unexpected.Count > 0) errors.Insert(0, TorchMessages.UnexpectedKeys(unexpected));
+            if (missing.Count > 0) errors.Insert(0, TorchMessages.MissingKeys(missing));
+        }
+
+        return new LoadPlan(errors, missing, unexpected, toApply, dropped, initializeWith);
+    }
+
+    /// <summary>Carries out a plan of <see cref="PlanLoad"/> that has no errors (its warnings already raised).</summary>
+    internal void ApplyLoad(LoadPlan plan)
+    {
+        if (plan.InitializeWith is int numFeatures)
+        {
+            Initialize(numFeatures);
+            ResetLazyHistory();
+            InLazyForm = false;
+        }
+
+        foreach (var (key, value) in plan.Values)
+        {
+            switch (key)
+            {
+                case WeightKey: CopyInto(Weight!.Data, value); break;
+                case BiasKey: CopyInto(Bias!.Data, value); break;
+                case RunningMeanKey: CopyInto(RunningMean!, value); break;
+                case RunningVarKey: CopyInto(RunningVar!, value); break;
+                default: NumBatchesTracked = value.ToInt64s()[0]; break;
+            }
+        }
+    }
+
+    private static void CopyInto(Tensor<T> destination, StateTensor source)
+    {
+        double[] values = source.ToDoubles();
+        Span<T> target = TensorStorage.Span(destination);
+        for (int i = 0; i < target.Length; i++) target[i] = T.CreateTruncating(values[i]);
+    }
+}

@@ -1,0 +1,85 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace NormSharp;
+
+/// <summary>
+/// What a forward keeps for <c>Backward</c>: the input as the kernels read it, its shape, whether the statistics were the
+/// input's own, and per group (the values one statistic is taken over: a channel for BatchNorm, a (sample, channel) plane
+/// for InstanceNorm) the mean, invStd = 1 / sqrt(var + eps) and the weight applied.
+/// </summary>
+/// <remarks>
+/// A layer holds two records: the published one (the last successful forward) and a spare that the next forward fills.
+/// The spare is published only when that forward succeeds, so a forward that throws leaves Backward exactly as it was.
+/// Arrays keep their capacity between forwards: inputs of alternating sizes allocate nothing once both records have
+/// seen the largest.
+/// </remarks>
+/// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private double[] mean = [], invStd = [], weight = [];
+    private nint[] shape = new nint[8];
+    private int rank;
+
+    /// <summary>The number of groups of the forward this record describes.</summary>
+    public int Groups { get; private set; }
+
+    /// <summary>The forward's input as the kernels read it (the caller's tensor, or a row-major copy of it).</summary>
+    public Tensor<T>? Input { get; private set; }
+
+    /// <summary>The (1, N·C, *) planes layout InstanceNorm's kernels read the input as; null for BatchNorm.</summary>
+    public NormLayout? GroupedLayout { get; private set; }
+
+    /// <summary>True when the forward normalized with the input's own statistics.</summary>
+    public bool BatchStatistics { get; private set; }
+
+    /// <summary>The caller's input shape.</summary>
+    public ReadOnlySpan<nint> Shape => shape.AsSpan(0, rank);
+
+    /// <summary>Per group: the mean the forward normalized with.</summary>
+    public ReadOnlySpan<double> Mean => mean.AsSpan(0, Groups);
+
+    /// <summary>Per group: 1 / sqrt(var + eps).</summary>
+    public ReadOnlySpan<double> InvStd => invStd.AsSpan(0, Groups);
+
+    /// <summary>Per group: the weight applied (weight[g mod C], or 1 without affine parameters).</summary>
+    public ReadOnlySpan<double> Weight => weight.AsSpan(0, Groups);
+
+    /// <summary>
+    /// Starts filling the record for a forward of <paramref name="groups"/> groups; returns the arrays the kernels write
+    /// the mean and invStd into (at least that long; only the first <paramref name="groups"/> values count).
+    /// </summary>
+    public (double[] Mean, double[] InvStd) Begin(int groups)
+    {
+        if (mean.Length < groups)
+        {
+            // Allocated before assignment: out of memory leaves the record as it was.
+            double[] newMean = new double[groups], newInvStd = new double[groups], newWeight = new double[groups];
+            (mean, invStd, weight) = (newMean, newInvStd, newWeight);
+        }
+
+        Groups = groups;
+        Input = null;
+        return (mean, invStd);
+    }
+
+    /// <summary>Completes the record after the kernels ran: the input they read, the caller's shape, the statistics' source,
+    /// and the weight per group (<paramref name="weightValues"/> of length C, read at g mod C; null for 1).</summary>
+    public void Complete(Tensor<T> kernelInput, ReadOnlySpan<nint> inputShape, bool batchStatistics, NormLayout? groupedLayout,
+                         Tensor<T>? weightValues)
+    {
+        if (weightValues is null) weight.AsSpan(0, Groups).Fill(1.0);
+        else
+        {
+            Span<T> values = TensorStorage.Span(weightValues);
+            for (int g = 0; g < Groups; g++) weight[g] = double.CreateTruncating(values[g % values.Length]);
+        }
+
+        if (shape.Length < inputShape.Length) shape = new nint[inputShape.Length];
+        inputShape.CopyTo(shape);
+        rank = inputShape.Length;
+        Input = kernelInput;
+        BatchStatistics = batchStatistics;
+        GroupedLayout = groupedLayout;
+    }
+}
