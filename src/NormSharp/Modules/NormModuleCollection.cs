@@ -1,5 +1,5 @@
 using System.Collections;
-using NormSharp.Errors;
+using NormSharp.Diagnostics;
 using NormSharp.Serialization;
 
 namespace NormSharp;

@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using NormSharp.Errors;
+using NormSharp.Diagnostics;
 using NormSharp.Kernels;
 
 namespace NormSharp;

@@ -33,8 +33,8 @@ public sealed class Parameter<T>
         {
             if (value is not null && !value.Lengths.SequenceEqual(Data.Lengths))
                 throw new ArgumentException(
-                    $"assigned grad has data of a different size: the parameter has shape {Errors.TorchMessages.FormatShape(Data.Lengths)}, " +
-                    $"the gradient {Errors.TorchMessages.FormatShape(value.Lengths)}.", nameof(value));
+                    $"assigned grad has data of a different size: the parameter has shape {Diagnostics.TorchMessages.FormatShape(Data.Lengths)}, " +
+                    $"the gradient {Diagnostics.TorchMessages.FormatShape(value.Lengths)}.", nameof(value));
             grad = value;
         }
     }

@@ -1,5 +1,5 @@
 using System.Numerics.Tensors;
-using NormSharp.Errors;
+using NormSharp.Diagnostics;
 
 namespace NormSharp;
 

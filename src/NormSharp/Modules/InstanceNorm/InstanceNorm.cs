@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using NormSharp.Errors;
+using NormSharp.Diagnostics;
 
 namespace NormSharp;
 
@@ -191,7 +191,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
     }
 
     /// <summary>
-    /// The rule for checkpoints (PyTorch raises here only for version-less dicts, and even with strict = false):
+    /// NormSharp's rule for checkpoints (PyTorch raises here only for version-less dicts, and even with strict = false):
     /// loading running statistics into an InstanceNorm built without them drops them, with a warning, instead of failing.
     /// </summary>
     private protected override IReadOnlyList<string> KeysToDrop(IReadOnlyDictionary<string, StateTensor> incoming)

@@ -1,4 +1,4 @@
-namespace NormSharp.Kernels;
+namespace NormSharp;
 
 /// <summary>A unit of parallel work: processes item <c>index</c> of a fixed list; must not depend on which thread runs it.</summary>
 internal interface IParallelWork

@@ -1,6 +1,6 @@
 using System.Numerics;
 using System.Numerics.Tensors;
-using NormSharp.Errors;
+using NormSharp.Diagnostics;
 
 namespace NormSharp;
 
@@ -28,8 +28,8 @@ public static partial class Functional
     /// <returns>A new row-major tensor of the input's shape.</returns>
     /// <remarks>
     /// <c>y = (x - mean) / sqrt(var + eps) * weight + bias</c>, computed as a folded multiply-add
-    /// (see <c>Kernels/BatchNormTransform.cs</c>); statistics as in <c>Kernels/BatchNormStatistics.cs</c>
-    /// (double accumulation, two passes); running update as in <c>Kernels/RunningStatistics.cs</c>.
+    /// (see <c>Kernels/BatchNormTransform.cs</c>); statistics as in <c>Kernels/ShiftedMoments.cs</c>
+    /// (accumulated in double, in an order set by the shape alone); running update as in <c>Kernels/RunningStatistics.cs</c>.
     /// An empty input returns an empty output and skips every check but the one-value one, as ATen does.
     /// A call that throws changes nothing.
     /// <example>

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace NormSharp.Errors;
+namespace NormSharp.Diagnostics;
 
 /// <summary>
 /// PyTorch's error texts, word for word, in one place. Spec tests assert against these
