@@ -16,9 +16,11 @@ namespace NormSharp;
 /// </remarks>
 internal static class TensorStorage
 {
-    /// <summary>True when the tensor's strides are the row-major ones for its lengths.</summary>
+    /// <summary>True when the tensor's strides are the row-major ones for its lengths (always for an empty tensor, which
+    /// addresses nothing and whose strides System.Numerics.Tensors sets to 0).</summary>
     public static bool IsRowMajor<T>(Tensor<T> tensor)
     {
+        if (tensor.FlattenedLength == 0) return true;
         ReadOnlySpan<nint> lengths = tensor.Lengths;
         ReadOnlySpan<nint> strides = tensor.Strides;
         nint expected = 1;

@@ -46,7 +46,8 @@ public static partial class Functional
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
-        return InstanceNormCore(input, input.Lengths, runningMean, runningVar, weight, bias, useInputStats, momentum, eps, null, null, null, allowInPlace: false).Output;
+        return InstanceNormCore(input, input.Lengths, runningMean, runningVar, weight, bias, useInputStats, momentum, eps, null, null, null, allowInPlace: false,
+                                InstanceNormRunningUpdate(input.Lengths, useInputStats, runningMean is not null, runningVar is not null)).Output;
     }
 
     /// <summary>
@@ -71,7 +72,8 @@ public static partial class Functional
     {
         ArgumentNullException.ThrowIfNull(input);
         ArgumentNullException.ThrowIfNull(destination);
-        InstanceNormCore(input, input.Lengths, runningMean, runningVar, weight, bias, useInputStats, momentum, eps, null, null, destination, allowInPlace: true);
+        InstanceNormCore(input, input.Lengths, runningMean, runningVar, weight, bias, useInputStats, momentum, eps, null, null, destination, allowInPlace: true,
+                         InstanceNormRunningUpdate(input.Lengths, useInputStats, runningMean is not null, runningVar is not null));
     }
 
     /// <summary>Validation, the kernels over the (1, N·C, *) view, then the running-statistics write-back. Returns the
@@ -79,11 +81,12 @@ public static partial class Functional
     /// <paramref name="savedMean"/> and <paramref name="savedInvStd"/> (length N·C, when given) receive each plane's
     /// statistics. <paramref name="batchedShape"/> is the (N, C, *) shape the input's memory is read as (a module's
     /// unbatched input is a batch of one); the output has the input's own lengths. <paramref name="allowInPlace"/>: whether
-    /// the destination may be the input's own elements.</summary>
+    /// the destination may be the input's own elements. <paramref name="update"/>: what happens to the running statistics,
+    /// as <see cref="InstanceNormRunningUpdate"/> decides it (the caller decides, once).</summary>
     internal static (Tensor<T> Output, Tensor<T> Input, NormLayout Layout) InstanceNormCore<T>(
         Tensor<T> input, ReadOnlySpan<nint> batchedShape, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight,
         Tensor<T>? bias, bool useInputStats, double momentum, double eps, double[]? savedMean, double[]? savedInvStd, Tensor<T>? destination,
-        bool allowInPlace)
+        bool allowInPlace, RunningUpdate update)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -114,7 +117,7 @@ public static partial class Functional
             savedMean?.AsSpan().Fill(double.NaN);
             savedInvStd?.AsSpan().Fill(double.NaN);
             // ATen averages the N planes' running values: over N = 0 that is NaN; otherwise the values stay.
-            if (batch == 0)
+            if (update == RunningUpdate.BecomesNaN)
             {
                 runningMean?.Fill(T.NaN);
                 runningVar?.Fill(T.NaN);
@@ -123,7 +126,7 @@ public static partial class Functional
             return (output, x, layout);
         }
 
-        bool updates = useInputStats && runningMean is not null && runningVar is not null;
+        bool updates = update == RunningUpdate.Blend;
         double[]? planeMean = updates ? savedMean ?? new double[groups] : savedMean;
         double[]? planeVar = updates ? Scratch<double>.Third(groups) : null;
         BatchNormExecution.Run(layout, x, output, useInputStats ? null : runningMean, useInputStats ? null : runningVar,
@@ -135,6 +138,24 @@ public static partial class Functional
         }
 
         return (output, x, layout);
+    }
+
+    /// <summary>
+    /// The running-statistics rule of <c>instance_norm</c>, decided here for the functional op and for the modules alike:
+    /// with a batch of 0 the average over no samples makes the given buffers NaN (in any mode, as ATen writes them back
+    /// whenever they are given); an input with no values otherwise leaves them; with input statistics and both buffers
+    /// given they are blended; with running statistics normalizing they keep their values.
+    /// </summary>
+    /// <param name="batchedShape">The (N, C, *) shape the input is read as.</param>
+    /// <param name="useInputStats">Whether each plane's own statistics normalize.</param>
+    /// <param name="hasRunningMean">Whether running_mean is given.</param>
+    /// <param name="hasRunningVar">Whether running_var is given.</param>
+    internal static RunningUpdate InstanceNormRunningUpdate(ReadOnlySpan<nint> batchedShape, bool useInputStats, bool hasRunningMean, bool hasRunningVar)
+    {
+        if (!hasRunningMean && !hasRunningVar) return RunningUpdate.NoBuffers;
+        if (batchedShape.Length >= 1 && batchedShape[0] == 0) return RunningUpdate.BecomesNaN;
+        if (ElementCount(batchedShape) == 0) return RunningUpdate.EmptyInput;
+        return useInputStats && hasRunningMean && hasRunningVar ? RunningUpdate.Blend : RunningUpdate.ReadOnly;
     }
 
     /// <summary>running[c] = average over the N samples of Blend(running[c], stat[n·C + c], momentum), each blend stored as T

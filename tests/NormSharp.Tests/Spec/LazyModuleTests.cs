@@ -152,4 +152,15 @@ public class LazyModuleTests
             Assert.Equal(2, layer.NumFeatures);
         }
     }
+
+    [Fact]
+    public void LazyLayer_OnAnInputWithZeroChannels_InitializesWithEmptyTensors()
+    {
+        var layer = new LazyInstanceNorm3d<float>(trackRunningStats: true);
+        Tensor<float> output = layer.Forward(Tensor.CreateFromShape<float>([3, 0, 0, 1, 3]));
+        Assert.Equal(0, output.FlattenedLength);
+        Assert.Equal(0, layer.NumFeatures);
+        Assert.False(layer.HasUninitializedParameters);
+        Assert.Equal(0, layer.RunningMean!.FlattenedLength);
+    }
 }

@@ -55,10 +55,10 @@ public abstract class BatchNorm<T> : NormBase<T>
             decision.PassesRunningStatistics ? RunningMean : null,
             decision.PassesRunningStatistics ? RunningVar : null,
             Weight?.Data, Bias?.Data,
-            training: decision.UseBatchStatistics, momentum: decision.Factor, eps: Eps,
+            training: decision.UsesInputStatistics, momentum: decision.Factor, eps: Eps,
             savedMean, savedInvStd, destination, allowInPlace: false);
         if (decision.IncrementsCounter) NumBatchesTracked = decision.CounterAfter;
-        saved.Complete(readInput, input.Lengths, decision.UseBatchStatistics, null, Weight?.Data);
+        saved.Complete(readInput, input.Lengths, decision.UsesInputStatistics, null, Weight?.Data);
         return output;
     }
 
@@ -74,70 +74,68 @@ public abstract class BatchNorm<T> : NormBase<T>
     {
         bool hasBuffers = tensors.HasRunningStatistics;
 
-        // Steps 2-3: the factor and the counter.
-        double factor = Momentum ?? 0.0;
-        bool incrementsCounter = Training && TrackRunningStats && NumBatchesTracked is not null;
-        long? counterAfter = incrementsCounter ? NumBatchesTracked + 1 : NumBatchesTracked;
-        if (incrementsCounter) factor = Momentum ?? 1.0 / counterAfter!.Value;
+        // Steps 2-3: the counter and the factor.
+        CounterChange counter = NumBatchesTracked is null ? CounterChange.NoCounter
+            : !Training ? CounterChange.Evaluation
+            : !TrackRunningStats ? CounterChange.TrackingOff
+            : CounterChange.Increments;
+        double factor = counter == CounterChange.Increments ? Momentum ?? 1.0 / (NumBatchesTracked!.Value + 1) : Momentum ?? 0.0;
 
         // Step 4: which statistics normalize (PyTorch's bn_training). Step 5: which buffers are handed on.
         bool useBatchStatistics = Training || !hasBuffers;
         bool passesBuffers = !Training || TrackRunningStats;
-        bool nonEmpty = shape.Length >= 2 && Functional.ValuesPerChannel(shape) > 0 && shape[1] > 0;
-        bool updates = useBatchStatistics && passesBuffers && hasBuffers && nonEmpty;
+        bool empty = shape.Length < 2 || Functional.ValuesPerChannel(shape) == 0 || shape[1] == 0;
+        RunningUpdate update = !hasBuffers ? RunningUpdate.NoBuffers
+            : !passesBuffers ? RunningUpdate.NotHandedOn
+            : !useBatchStatistics ? RunningUpdate.ReadOnly
+            : empty ? RunningUpdate.EmptyInput
+            : RunningUpdate.Blend;
 
         string? error = AcceptedRanks.Contains(shape.Length)
             ? Functional.ValidateBatchNorm(shape, passesBuffers ? tensors.RunningMeanLength : null, passesBuffers ? tensors.RunningVarLength : null,
                                            tensors.WeightLength, tensors.BiasLength, useBatchStatistics, Eps)
             : TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length);
-        if (error is not null)
-        {
-            incrementsCounter = false;
-            counterAfter = NumBatchesTracked;
-            updates = false;
-        }
-
-        return new ForwardDecision(useBatchStatistics, passesBuffers, updates, factor, incrementsCounter, counterAfter, hasBuffers, error);
+        long? counterAfter = counter == CounterChange.Increments && error is null ? NumBatchesTracked + 1 : NumBatchesTracked;
+        NormalizeReason why = Training ? NormalizeReason.Training
+            : useBatchStatistics ? NormalizeReason.EvaluationWithoutRunningStatistics
+            : NormalizeReason.EvaluationWithRunningStatistics;
+        return new ForwardDecision(useBatchStatistics ? StatisticsSource.Batch : StatisticsSource.Running, why, passesBuffers, update, factor,
+                                   counter, counterAfter, Unbatched: false, Warning: null, error);
     }
 
-    /// <summary>The decision in words: the <see cref="ForwardPlan"/> that <c>Explain</c> returns.</summary>
+    /// <summary>The decision in words: the <see cref="ForwardPlan"/> that <c>Explain</c> returns. Renders the decision's
+    /// fields; the numbers in the sentences are the layer's attribute values.</summary>
     private ForwardPlan Describe(ForwardDecision decision, ReadOnlySpan<nint> shape, LayerTensors tensors)
     {
-        var reasons = new List<string>();
-        string momentumText = Momentum is double m ? $"momentum = {m}" : "momentum is null";
-        bool wouldIncrement = Training && TrackRunningStats && NumBatchesTracked is not null;
-        if (wouldIncrement)
-            reasons.Add($"training with TrackRunningStats = true: num_batches_tracked goes from {NumBatchesTracked} to {NumBatchesTracked + 1}.");
-        else if (NumBatchesTracked is null)
-            reasons.Add("the layer was built without running statistics: there is no num_batches_tracked.");
-        else if (!Training)
-            reasons.Add("evaluation mode: num_batches_tracked does not move.");
-        else
-            reasons.Add("TrackRunningStats is false now: num_batches_tracked does not move.");
-
-        if (Training)
-            reasons.Add("training mode: the batch's own mean and biased variance normalize the input.");
-        else if (decision.UseBatchStatistics)
-            reasons.Add("evaluation mode, but the layer has no running buffers: the batch's own mean and biased variance " +
-                        "normalize the input, exactly as in training.");
-        else
-            reasons.Add("evaluation mode and the running buffers exist: running_mean and running_var normalize the input" +
-                        (TrackRunningStats ? "." : " (TrackRunningStats = false does not change this: only the buffers' existence counts)."));
-
-        if (decision.UpdatesRunningStatistics || (decision.Error is not null && decision.UseBatchStatistics && decision.PassesRunningStatistics && decision.HasRunningStatistics))
-            reasons.Add(Momentum is null
-                ? $"running statistics are updated with the cumulative average ({momentumText}): factor = 1/{NumBatchesTracked + (wouldIncrement ? 1 : 0)}; running_var takes the unbiased variance."
-                : $"running statistics are updated with the exponential moving average: factor = {momentumText}; running_var takes the unbiased variance.");
-        else if (!decision.HasRunningStatistics)
-            reasons.Add("no running statistics exist, so none are updated.");
-        else if (Training && !TrackRunningStats)
-            reasons.Add("TrackRunningStats is false now: the buffers are not handed on, so they are not updated.");
-        else if (!decision.UseBatchStatistics)
-            reasons.Add("running statistics are only read in evaluation mode, never updated.");
-        else
-            reasons.Add("the input is empty: the output is empty and no statistic changes.");
-
-        if (decision.UseBatchStatistics)
+        var reasons = new List<string>
+        {
+            decision.Counter switch
+            {
+                CounterChange.Increments => $"training with TrackRunningStats = true: num_batches_tracked goes from {NumBatchesTracked} to {NumBatchesTracked + 1}.",
+                CounterChange.NoCounter => "the layer was built without running statistics: there is no num_batches_tracked.",
+                CounterChange.Evaluation => "evaluation mode: num_batches_tracked does not move.",
+                _ => "TrackRunningStats is false now: num_batches_tracked does not move.",
+            },
+            decision.WhyNormalize switch
+            {
+                NormalizeReason.Training => "training mode: the batch's own mean and biased variance normalize the input.",
+                NormalizeReason.EvaluationWithoutRunningStatistics =>
+                    "evaluation mode, but the layer has no running buffers: the batch's own mean and biased variance normalize the input, exactly as in training.",
+                _ => "evaluation mode and the running buffers exist: running_mean and running_var normalize the input" +
+                     (TrackRunningStats ? "." : " (TrackRunningStats = false does not change this: only the buffers' existence counts)."),
+            },
+            decision.Update switch
+            {
+                RunningUpdate.Blend when Momentum is null =>
+                    $"running statistics are updated with the cumulative average (momentum is null): factor = 1/{NumBatchesTracked + (decision.Counter == CounterChange.Increments ? 1 : 0)}; running_var takes the unbiased variance.",
+                RunningUpdate.Blend => $"running statistics are updated with the exponential moving average: factor = momentum = {Momentum}; running_var takes the unbiased variance.",
+                RunningUpdate.NoBuffers => "no running statistics exist, so none are updated.",
+                RunningUpdate.NotHandedOn => "TrackRunningStats is false now: the buffers are not handed on, so they are not updated.",
+                RunningUpdate.ReadOnly => "running statistics are only read in evaluation mode, never updated.",
+                _ => "the input is empty: the output is empty and no statistic changes.",
+            },
+        };
+        if (decision.UsesInputStatistics)
             reasons.Add("batch statistics are used, so an input with one value per channel is an error.");
         if (decision.Error is not null)
             reasons.Add("nothing changes, because the forward throws.");
@@ -148,24 +146,19 @@ public abstract class BatchNorm<T> : NormBase<T>
             InputShape = shape.ToArray().Select(l => (long)l).ToArray(),
             Training = Training,
             TrackRunningStats = TrackRunningStats,
-            HasRunningStatistics = decision.HasRunningStatistics,
+            HasRunningStatistics = tensors.HasRunningStatistics,
             HasAffineParameters = tensors.HasAffineParameters,
-            NormalizeWith = decision.UseBatchStatistics ? StatisticsSource.Batch : StatisticsSource.Running,
+            NormalizeWith = decision.NormalizeWith,
             PassesRunningStatistics = decision.PassesRunningStatistics,
             UpdatesRunningStatistics = decision.UpdatesRunningStatistics,
             Averaging = !decision.UpdatesRunningStatistics ? RunningAverage.None : Momentum is null ? RunningAverage.Cumulative : RunningAverage.Exponential,
             Factor = decision.Factor,
             IncrementsCounter = decision.IncrementsCounter,
             CounterAfter = decision.CounterAfter,
-            SingleValueCheckApplies = decision.UseBatchStatistics,
+            SingleValueCheckApplies = decision.UsesInputStatistics,
             Error = decision.Error,
             Reasons = reasons,
             IneffectiveChanges = IneffectiveChanges(tensors),
         };
     }
-
-    /// <summary>The decision of one forward, without words (see <see cref="ForwardPlan"/> for each field's meaning).</summary>
-    private readonly record struct ForwardDecision(
-        bool UseBatchStatistics, bool PassesRunningStatistics, bool UpdatesRunningStatistics, double Factor,
-        bool IncrementsCounter, long? CounterAfter, bool HasRunningStatistics, string? Error);
 }

@@ -49,7 +49,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
 
     private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination, SavedForward<T> saved)
     {
-        InstanceDecision decision = Decide(input.Lengths, CurrentTensors);
+        ForwardDecision decision = Decide(input.Lengths, CurrentTensors);
         if (decision.Warning is not null) NormWarnings.Warn(this, ModuleName, decision.Warning);
         if (decision.Error is not null) throw new ArgumentException(decision.Error);
 
@@ -58,9 +58,9 @@ public abstract class InstanceNorm<T> : NormBase<T>
         int groups = input.FlattenedLength == 0 ? 0 : (int)(batched[0] * batched[1]);
         (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
         (Tensor<T> output, Tensor<T> kernelInput, NormLayout layout) = Functional.InstanceNormCore(
-            input, batched, RunningMean, RunningVar, Weight?.Data, Bias?.Data, decision.UseInputStatistics, decision.Factor, Eps,
-            savedMean, savedInvStd, destination, allowInPlace: false);
-        saved.Complete(kernelInput, input.Lengths, decision.UseInputStatistics, layout, Weight?.Data);
+            input, batched, RunningMean, RunningVar, Weight?.Data, Bias?.Data, decision.UsesInputStatistics, decision.Factor, Eps,
+            savedMean, savedInvStd, destination, allowInPlace: false, decision.Update);
+        saved.Complete(kernelInput, input.Lengths, decision.UsesInputStatistics, layout, Weight?.Data);
         return output;
     }
 
@@ -72,37 +72,42 @@ public abstract class InstanceNorm<T> : NormBase<T>
 
     private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape, LayerTensors tensors)
     {
-        InstanceDecision decision = Decide(inputShape, tensors);
-        bool hasBuffers = tensors.HasRunningStatistics;
+        ForwardDecision decision = Decide(inputShape, tensors);
         var reasons = new List<string>
         {
-            NumBatchesTracked is null
+            decision.Counter == CounterChange.NoCounter
                 ? "the layer was built without running statistics: there is no num_batches_tracked."
                 : "InstanceNorm never uses or increments num_batches_tracked.",
         };
         if (decision.Unbatched)
             reasons.Add($"a {inputShape.Length}D input has no batch dimension: it is normalized as a batch of one.");
-        if (decision.UseInputStatistics)
-            reasons.Add(Training
-                ? "training mode: each (sample, channel) plane is normalized with its own mean and biased variance."
-                : "evaluation mode with TrackRunningStats = false: each (sample, channel) plane is normalized with its own " +
-                  "mean and biased variance, as in training.");
-        else
-            reasons.Add("evaluation mode with TrackRunningStats = true: running_mean and running_var normalize the input.");
+        reasons.Add(decision.WhyNormalize switch
+        {
+            NormalizeReason.Training => "training mode: each (sample, channel) plane is normalized with its own mean and biased variance.",
+            NormalizeReason.EvaluationWithoutRunningStatistics =>
+                "evaluation mode with TrackRunningStats = false: each (sample, channel) plane is normalized with its own mean and biased variance, as in training.",
+            _ => "evaluation mode with TrackRunningStats = true: running_mean and running_var normalize the input.",
+        });
 
         string factorText = Momentum is double m ? $"factor = momentum = {m}" : "momentum is null, so factor = 0 (the stored values stay)";
-        if (!hasBuffers)
+        if (decision.Update == RunningUpdate.NoBuffers)
             reasons.Add("no running statistics exist, so none are updated.");
-        else if (decision.UpdatesRunningStatistics)
-            reasons.Add($"the running buffers are handed on whenever they exist, and input statistics are used: each becomes the " +
-                        $"average over the batch of (1 - f) * running + f * stat(sample), {factorText}; running_var takes the unbiased variance." +
-                        (Training ? "" : " This happens in evaluation too, because TrackRunningStats is false."));
-        else if (decision.Error is null && !decision.UseInputStatistics)
-            reasons.Add("the running buffers are handed on and rewritten as the average of the batch's identical copies, so they keep their values.");
         else if (decision.Error is null)
-            reasons.Add("the input is empty: no statistic changes (with a batch of 0, the average of nothing makes the running statistics NaN, as in PyTorch).");
+        {
+            reasons.Add(decision.Update switch
+            {
+                RunningUpdate.Blend =>
+                    "the running buffers are handed on whenever they exist, and input statistics are used: each becomes the " +
+                    $"average over the batch of (1 - f) * running + f * stat(sample), {factorText}; running_var takes the unbiased variance." +
+                    (Training ? "" : " This happens in evaluation too, because TrackRunningStats is false."),
+                RunningUpdate.BecomesNaN =>
+                    "the batch is empty (N = 0): each running buffer becomes the average over no samples, which is NaN, as in PyTorch.",
+                RunningUpdate.ReadOnly => "the running buffers are handed on and rewritten as the average of the batch's identical copies, so they keep their values.",
+                _ => "the input is empty: no statistic changes.",
+            });
+        }
 
-        if (decision.UseInputStatistics)
+        if (decision.UsesInputStatistics)
             reasons.Add("input statistics are used, so an input with one spatial value is an error.");
         if (decision.Warning is not null)
             reasons.Add("the channel count differs from num_features and Affine is false: a warning, not an error.");
@@ -115,16 +120,16 @@ public abstract class InstanceNorm<T> : NormBase<T>
             InputShape = inputShape.ToArray().Select(l => (long)l).ToArray(),
             Training = Training,
             TrackRunningStats = TrackRunningStats,
-            HasRunningStatistics = hasBuffers,
+            HasRunningStatistics = tensors.HasRunningStatistics,
             HasAffineParameters = tensors.HasAffineParameters,
-            NormalizeWith = decision.UseInputStatistics ? StatisticsSource.Instance : StatisticsSource.Running,
-            PassesRunningStatistics = hasBuffers,
+            NormalizeWith = decision.NormalizeWith,
+            PassesRunningStatistics = decision.PassesRunningStatistics,
             UpdatesRunningStatistics = decision.UpdatesRunningStatistics,
             Averaging = decision.UpdatesRunningStatistics ? RunningAverage.Exponential : RunningAverage.None,
             Factor = decision.Factor,
             IncrementsCounter = false,
             CounterAfter = NumBatchesTracked,
-            SingleValueCheckApplies = decision.UseInputStatistics,
+            SingleValueCheckApplies = decision.UsesInputStatistics,
             Error = decision.Error,
             Warning = decision.Warning,
             Reasons = reasons,
@@ -148,13 +153,23 @@ public abstract class InstanceNorm<T> : NormBase<T>
         return changes;
     }
 
-    /// <summary>PyTorch's <c>_InstanceNorm.forward</c> and <c>F.instance_norm</c> decision, with every check.</summary>
-    private InstanceDecision Decide(ReadOnlySpan<nint> shape, LayerTensors tensors)
+    /// <summary>PyTorch's <c>_InstanceNorm.forward</c> and <c>F.instance_norm</c> decision, with every check: the one method
+    /// behind both <c>Forward</c> and <c>Explain</c>. The running-statistics rule is <c>Functional.InstanceNormRunningUpdate</c>,
+    /// the same the functional op applies.</summary>
+    private ForwardDecision Decide(ReadOnlySpan<nint> shape, LayerTensors tensors)
     {
         bool useInputStatistics = Training || !TrackRunningStats;
         double factor = Momentum ?? 0.0;
+        StatisticsSource source = useInputStatistics ? StatisticsSource.Instance : StatisticsSource.Running;
+        NormalizeReason why = Training ? NormalizeReason.Training
+            : useInputStatistics ? NormalizeReason.EvaluationWithoutRunningStatistics
+            : NormalizeReason.EvaluationWithRunningStatistics;
+        CounterChange counter = NumBatchesTracked is null ? CounterChange.NoCounter : CounterChange.NeverUsed;
+        bool hasBuffers = tensors.HasRunningStatistics;
+        RunningUpdate noUpdate = hasBuffers ? RunningUpdate.ReadOnly : RunningUpdate.NoBuffers;
         if (!AcceptedRanks.Contains(shape.Length))
-            return new InstanceDecision(useInputStatistics, false, factor, false, null, TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length));
+            return new ForwardDecision(source, why, hasBuffers, noUpdate, factor, counter, NumBatchesTracked, false, null,
+                                       TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length));
 
         bool unbatched = shape.Length == UnbatchedRank;
         int featureDim = unbatched ? 0 : 1;
@@ -162,8 +177,8 @@ public abstract class InstanceNorm<T> : NormBase<T>
         if (shape[featureDim] != tensors.NumFeatures)
         {
             if (Affine)
-                return new InstanceDecision(useInputStatistics, false, factor, unbatched, null,
-                                            TorchMessages.InstanceNormChannelMismatch(featureDim, tensors.NumFeatures, shape[featureDim]));
+                return new ForwardDecision(source, why, hasBuffers, noUpdate, factor, counter, NumBatchesTracked, unbatched, null,
+                                           TorchMessages.InstanceNormChannelMismatch(featureDim, tensors.NumFeatures, shape[featureDim]));
             warning = TorchMessages.InstanceNormChannelMismatchWarning(featureDim);
         }
 
@@ -171,10 +186,9 @@ public abstract class InstanceNorm<T> : NormBase<T>
         BatchedShape(shape, batched);
         string? error = Functional.ValidateInstanceNorm(batched, tensors.RunningMeanLength, tensors.RunningVarLength,
                                                         tensors.WeightLength, tensors.BiasLength, useInputStatistics);
-        long elements = 1;
-        foreach (nint length in batched) elements *= length;
-        bool updates = error is null && useInputStatistics && tensors.RunningMeanLength is not null && elements > 0;
-        return new InstanceDecision(useInputStatistics, updates, factor, unbatched, warning, error);
+        RunningUpdate update = Functional.InstanceNormRunningUpdate(batched, useInputStatistics, tensors.RunningMeanLength is not null,
+                                                                    tensors.RunningVarLength is not null);
+        return new ForwardDecision(source, why, hasBuffers, update, factor, counter, NumBatchesTracked, unbatched, warning, error);
     }
 
     /// <summary>The (N, C, *) shape an input is read as: itself, or (1, ...) for an input without the batch dimension.</summary>
@@ -206,8 +220,4 @@ public abstract class InstanceNorm<T> : NormBase<T>
             $"track_running_stats=False. If state_dict is a checkpoint saved before 0.4.0, this may be expected because {ModuleName} " +
             $"does not track running stats by default since 0.4.0. If the running stats are actually needed, instead set " +
             $"track_running_stats=True in {ModuleName} to enable them.");
-
-    /// <summary>The decision of one forward, without words.</summary>
-    private readonly record struct InstanceDecision(bool UseInputStatistics, bool UpdatesRunningStatistics, double Factor, bool Unbatched,
-                                                    string? Warning, string? Error);
 }
