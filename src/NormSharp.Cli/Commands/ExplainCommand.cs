@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using NormSharp.Cli.Observation;
 using NormSharp.Cli.Rendering;
 
@@ -11,15 +9,11 @@ namespace NormSharp.Cli.Commands;
 /// <c>explain</c>: the seed's summary table, observed live; or, with <c>--steps</c>, what each step of a
 /// script does to one layer.
 /// </summary>
+/// <remarks>eps and momentum accept any number, as PyTorch's constructors do: NaN or an overflowing momentum runs, and the
+/// running statistics show what it does (NaN, infinities; JSON writes them as strings). Sizes are checked before anything is
+/// allocated: each forward observes at most <see cref="StepRunner.MaxObservedValues"/> values.</remarks>
 public static class ExplainCommand
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    };
-
     /// <summary>Builds the command; output goes to <paramref name="output"/>, usage errors to <paramref name="error"/>.</summary>
     public static Command Create(TextWriter output, TextWriter error)
     {
@@ -29,17 +23,22 @@ public static class ExplainCommand
             DefaultValueFactory = _ => "batchnorm1d",
         };
         module.AcceptOnlyFromAmong([.. ModuleKind.All.Select(k => k.Name)]);
-        var json = new Option<bool>("--json") { Description = "Print JSON instead of tables." };
+        var json = new Option<bool>("--json") { Description = $"Print JSON instead of tables ({JsonOutput.NonFiniteNumbers})." };
         var steps = new Option<string?>("--steps")
         {
             Description = "Run a comma-separated script on one layer instead of printing the table. Steps: " + ScriptStep.Grammar,
         };
         var affine = new Option<bool>("--affine") { Description = "With --steps: affine at construction.", DefaultValueFactory = _ => true };
         var track = new Option<bool>("--track") { Description = "With --steps: trackRunningStats at construction.", DefaultValueFactory = _ => true };
-        var momentum = new Option<string>("--momentum") { Description = "With --steps: a number, or none for the cumulative average.", DefaultValueFactory = _ => "0.1" };
-        var eps = new Option<double>("--eps") { Description = "With --steps: eps.", DefaultValueFactory = _ => 1e-5 };
-        var features = new Option<int>("--features") { Description = "With --steps: number of channels C.", DefaultValueFactory = _ => 3 };
-        var batch = new Option<int>("--batch") { Description = "With --steps: default batch size N of a forward.", DefaultValueFactory = _ => 4 };
+        var momentum = new Option<string>("--momentum")
+        {
+            Description = "With --steps: a number (any, as PyTorch accepts: nan runs too), or none for the cumulative average.",
+            DefaultValueFactory = _ => "0.1",
+        };
+        var eps = new Option<double>("--eps") { Description = "With --steps: eps (any number, as PyTorch accepts).", DefaultValueFactory = _ => 1e-5 };
+        string sizeLimit = string.Create(CultureInfo.InvariantCulture, $"each forward observes at most {StepRunner.MaxObservedValues} values");
+        var features = new Option<int>("--features") { Description = $"With --steps: number of channels C, at least 1 ({sizeLimit}).", DefaultValueFactory = _ => 3 };
+        var batch = new Option<int>("--batch") { Description = $"With --steps: default batch size N of a forward, at least 0 ({sizeLimit}).", DefaultValueFactory = _ => 4 };
         var seed = new Option<int>("--seed") { Description = "With --steps: seed of the random batches.", DefaultValueFactory = _ => 1 };
 
         var command = new Command("explain", "Show what a BatchNorm or InstanceNorm layer does in every combination of mode and flags, observed on real layers.")
@@ -55,40 +54,37 @@ public static class ExplainCommand
             if (script is null)
             {
                 Option? misplaced = stepOnly.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false });
-                if (misplaced is not null)
-                {
-                    error.WriteLine($"{misplaced.Name} applies only with --steps.");
-                    return ExitCodes.Usage;
-                }
+                if (misplaced is not null) return CliError.Write(error, $"{misplaced.Name} applies only with --steps.", ExitCodes.Usage);
 
                 ISummaryTable table = SummaryTables.For(kind);
                 IReadOnlyList<SummaryRow> rows = table.Rows();
-                if (parse.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(rows, Json));
+                if (parse.GetValue(json)) output.WriteLine(JsonOutput.Serialize(rows));
                 else ConsoleFactory.Render(output, console => SummaryRenderer.Write(console, DisplayName(kind), rows, table.AttributeRows(), table.SingleValueHeader));
                 return ExitCodes.Success;
             }
 
             IReadOnlyList<ScriptStep> parsed;
             double? momentumValue;
+            int channels = parse.GetValue(features), batchSize = parse.GetValue(batch);
             try
             {
                 parsed = ScriptStep.ParseScript(script);
                 if (!ScriptStep.TryParseMomentum(parse.GetValue(momentum)!, out momentumValue))
                     throw new FormatException($"--momentum must be a number or none, not '{parse.GetValue(momentum)}'.");
-                if (parse.GetValue(features) < 1 || parse.GetValue(batch) < 0) throw new FormatException("--features must be at least 1 and --batch at least 0.");
+                if (channels < 1) throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"--features must be at least 1, not {channels}."));
+                if (batchSize < 0) throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"--batch must be at least 0, not {batchSize}."));
+                StepRunner.CheckSizes(kind, channels, batchSize, parsed);
             }
             catch (FormatException e)
             {
-                error.WriteLine(e.Message);
-                return ExitCodes.Usage;
+                return CliError.Write(error, e.Message, ExitCodes.Usage);
             }
 
-            NormBase<double> layer = kind.Create(parse.GetValue(features), parse.GetValue(eps), momentumValue,
-                                                  parse.GetValue(affine), parse.GetValue(track));
-            IReadOnlyList<StepRecord> records = StepRunner.Run(layer, kind, parsed, parse.GetValue(batch), parse.GetValue(seed));
+            NormBase<double> layer = kind.Create(channels, parse.GetValue(eps), momentumValue, parse.GetValue(affine), parse.GetValue(track));
+            IReadOnlyList<StepRecord> records = StepRunner.Run(layer, kind, parsed, batchSize, parse.GetValue(seed));
             if (parse.GetValue(json))
             {
-                output.WriteLine(JsonSerializer.Serialize(records, Json));
+                output.WriteLine(JsonOutput.Serialize(records));
             }
             else
             {

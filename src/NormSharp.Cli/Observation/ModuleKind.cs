@@ -30,7 +30,12 @@ public sealed record ModuleKind(string Name, Func<int, double, double?, bool, bo
         var shape = new nint[2 + SpatialRank];
         shape[0] = batch;
         shape[1] = channels;
-        for (int d = 2; d < shape.Length; d++) shape[d] = spatialOne ? 1 : IsInstanceNorm ? 3 : 2;
+        for (int d = 2; d < shape.Length; d++) shape[d] = spatialOne ? 1 : SpatialLength;
         return shape;
     }
+
+    /// <summary>The number of values one sample of <see cref="Shape"/> holds: C times the spatial sizes.</summary>
+    public long ValuesPerSample(int channels) => channels * (long)Math.Pow(SpatialLength, SpatialRank);
+
+    private int SpatialLength => IsInstanceNorm ? 3 : 2;
 }

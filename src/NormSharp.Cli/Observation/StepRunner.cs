@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics.Tensors;
 
 namespace NormSharp.Cli.Observation;
@@ -5,6 +6,33 @@ namespace NormSharp.Cli.Observation;
 /// <summary>Runs an <c>explain --steps</c> script on one real layer and records what each step did.</summary>
 public static class StepRunner
 {
+    /// <summary>The most values one forward observes (2^24, 128 MB as double): the batch is drawn, copied and compared
+    /// several times, and a script is for seeing behaviour, not for load.</summary>
+    public const long MaxObservedValues = 1L << 24;
+
+    /// <summary>
+    /// Checks, before any layer or batch is allocated, that the layer's buffers and every forward of <paramref name="steps"/>
+    /// stay within <see cref="MaxObservedValues"/>: C × spatial values per sample, times each forward's batch size.
+    /// </summary>
+    /// <exception cref="FormatException">A size is too large; the message names the option or step and the limit.</exception>
+    public static void CheckSizes(ModuleKind kind, int channels, int batch, IReadOnlyList<ScriptStep> steps)
+    {
+        ArgumentNullException.ThrowIfNull(kind);
+        ArgumentNullException.ThrowIfNull(steps);
+        long perSample = kind.ValuesPerSample(channels);
+        if (perSample > MaxObservedValues)
+            throw new FormatException(string.Create(CultureInfo.InvariantCulture,
+                $"--features {channels} makes {perSample} values per sample of {kind.Name}; explain observes at most {MaxObservedValues} (2^24) values per forward."));
+        foreach (ScriptStep step in steps.Where(s => s.IsForward))
+        {
+            int size = step.ForwardBatch ?? batch;
+            if (size * perSample <= MaxObservedValues) continue;
+            string source = step.ForwardBatch is null ? $"--batch {size}" : $"step '{step.Text}'";
+            throw new FormatException(string.Create(CultureInfo.InvariantCulture,
+                $"{source} with --features {channels} makes a forward of {size * perSample} values of {kind.Name}; explain observes at most {MaxObservedValues} (2^24) values per forward."));
+        }
+    }
+
     /// <summary>Runs <paramref name="steps"/> in order on <paramref name="layer"/>; forwards use fresh seeded batches.</summary>
     public static IReadOnlyList<StepRecord> Run(NormBase<double> layer, ModuleKind kind, IReadOnlyList<ScriptStep> steps,
                                                 int batch, int seed)

@@ -6,10 +6,11 @@ namespace NormSharp.Cli.Rendering;
 /// <summary>Prints the normalization layers found in a checkpoint as a table, anomalies flagged.</summary>
 public static class InspectRenderer
 {
-    /// <summary>Writes the layer table and a one-line summary.</summary>
+    /// <summary>Writes the layer table and a one-line summary; the path and the names, which come from outside, are printed
+    /// with control characters escaped (<see cref="TerminalText"/>).</summary>
     public static void Write(IAnsiConsole console, string path, IReadOnlyList<NormLayerReport> layers, int tensorCount, int skippedCount)
     {
-        console.WriteLine($"{path}: {layers.Count} normalization layer(s) among {tensorCount} tensor(s)" +
+        console.WriteLine($"{TerminalText.OneLine(path)}: {layers.Count} normalization layer(s) among {tensorCount} tensor(s)" +
                           (skippedCount > 0 ? $" ({skippedCount} more of dtypes NormSharp does not load)" : ""));
         if (layers.Count == 0) return;
         var table = new Table().Border(TableBorder.Markdown);
@@ -18,14 +19,14 @@ public static class InspectRenderer
         foreach (NormLayerReport layer in layers)
         {
             table.AddRow(
-                Markup.Escape(layer.Name.Length == 0 ? "(root)" : layer.Name),
+                Markup.Escape(layer.Name.Length == 0 ? "(root)" : TerminalText.Escape(layer.Name)),
                 NumberText.Of(layer.Channels),
                 layer.DType,
                 layer.Counter is long counter ? NumberText.Of(counter) : "-",
                 Summary(layer.RunningMean, withMean: true),
                 Summary(layer.RunningVar, withMean: true),
                 Summary(layer.Weight, withMean: false),
-                Markup.Escape(layer.Anomalies.Count == 0 ? "none" : "! " + string.Join("; ", layer.Anomalies)));
+                Markup.Escape(layer.Anomalies.Count == 0 ? "none" : "! " + TerminalText.Escape(string.Join("; ", layer.Anomalies))));
         }
 
         console.Write(table);

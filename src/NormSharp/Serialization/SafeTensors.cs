@@ -32,26 +32,37 @@ public static class SafeTensors
     public static SafeTensorsFile Read(ReadOnlySpan<byte> file) => SafeTensorsReader.Read(file);
 
     /// <summary>Reads and parses a safetensors file (up to 2 GB).</summary>
+    /// <remarks>The path must name a regular file: a directory, a FIFO (which would block until a writer appears), a device
+    /// such as <c>/dev/zero</c> (which never ends) or a socket is refused before it is opened. The file is read step by step
+    /// (<see cref="Read(Stream)"/>), so a corrupt length costs no memory.</remarks>
     /// <param name="path">The file.</param>
-    /// <exception cref="SafeTensorsException">The content is not a valid safetensors file.</exception>
+    /// <exception cref="SafeTensorsException">The content is not a valid safetensors file, or the path names a directory,
+    /// a FIFO, a device or a socket.</exception>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty.</exception>
     /// <exception cref="IOException">The file cannot be read.</exception>
     public static SafeTensorsFile ReadFile(string path)
     {
-        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        FileKind.ThrowIfNotRegular(path);
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
         return Read(stream);
     }
 
     /// <summary>Reads a safetensors file from a stream, to its end (up to 2 GB).</summary>
+    /// <remarks>
+    /// The stream is read in order and checked as it goes: the 8-byte header length (against
+    /// <see cref="MaxHeaderLength"/> and, for a seekable stream, its length), the header (validated in full), then exactly
+    /// the bytes its tensors cover. Memory stays bounded by what the header claims and by the bytes that actually arrive:
+    /// a non-seekable stream that ends early is reported as truncated, and one that goes on past the tensors (an endless
+    /// stream included) as having more bytes than they cover, after reading one byte more.
+    /// </remarks>
     /// <param name="stream">A readable stream positioned at the file's start.</param>
     /// <exception cref="SafeTensorsException">The content is not a valid safetensors file.</exception>
+    /// <exception cref="IOException">The stream cannot be read.</exception>
     public static SafeTensorsFile Read(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        if (stream.CanSeek && stream.Length - stream.Position > Array.MaxLength)
-            throw new SafeTensorsException($"the file has {stream.Length - stream.Position} bytes; NormSharp reads safetensors files of up to 2 GB.");
-        using var buffer = new MemoryStream(stream.CanSeek ? (int)(stream.Length - stream.Position) : 0);
-        stream.CopyTo(buffer);
-        return Read(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+        return SafeTensorsReader.Read(stream);
     }
 
     /// <summary>The bytes of a safetensors file holding <paramref name="state"/>.</summary>

@@ -4,7 +4,8 @@ namespace NormSharp.Serialization;
 /// A safetensors file (or stream, or byte buffer) that is not valid: the one exception type the reader throws for bad
 /// content, whatever the problem. The message names the problem (and the tensor, when there is one).
 /// </summary>
-/// <remarks>I/O failures (a missing file, a denied path) are the usual <see cref="IOException"/> types instead.</remarks>
+/// <remarks>A path that names a directory, a FIFO, a device or a socket is refused with this exception too, before it is
+/// opened. I/O failures (a missing file, a denied path) are the usual <see cref="IOException"/> types instead.</remarks>
 public sealed class SafeTensorsException : FormatException
 {
     /// <summary>Creates the exception.</summary>

@@ -10,40 +10,112 @@ namespace NormSharp.Serialization;
 /// </summary>
 /// <remarks>
 /// Checks, in order: at least 8 bytes; the header length within <see cref="SafeTensors.MaxHeaderLength"/> and within the
-/// file; the header valid UTF-8, valid JSON, an object nested at most 3 deep, without duplicate names; each entry an object with
+/// file; the header valid UTF-8, valid JSON, an object nested at most 3 deep, its strings valid Unicode (no unpaired
+/// surrogate escapes), without duplicate names; each entry an object with
 /// exactly <c>dtype</c> (a dtype the format defines), <c>shape</c> (non-negative integers whose product does not overflow)
 /// and <c>data_offsets</c> (two integers, begin &lt;= end &lt;= the data's length) whose span is the shape's byte size;
 /// <c>__metadata__</c> an object of strings; the tensors covering the data buffer exactly, without overlap or gap. Memory
 /// used is bounded by a small multiple of the file's size (the header's parse tree, then the decoded tensors: at most
-/// twice their bytes, for F16/BF16 held as float).
+/// twice their bytes, for F16/BF16 held as float). A stream is read step by step, each step bounded by what the checks
+/// before it allowed, so no allocation exceeds what the header claims or the bytes that actually arrive.
 /// </remarks>
 internal static class SafeTensorsReader
 {
     private const string MetadataKey = "__metadata__";
     private static readonly JsonDocumentOptions JsonOptions = new() { MaxDepth = 3, CommentHandling = JsonCommentHandling.Disallow, AllowTrailingCommas = false };
 
+    /// <summary>Buffers of streams whose length is unknown start at this size and double as bytes arrive.</summary>
+    private const int FirstChunk = 1 << 16;
+
     private sealed record Entry(string Name, string DType, long[] Shape, long Begin, long End);
+
+    private sealed record Header(List<Entry> Entries, Dictionary<string, string> Metadata);
 
     public static SafeTensorsFile Read(ReadOnlySpan<byte> file)
     {
-        if (file.Length < 8)
-            throw new SafeTensorsException($"the file has {file.Length} bytes; a safetensors file starts with an 8-byte header length.");
-        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(file);
+        if (file.Length < 8) throw TooShort(file.Length);
+        int headerLength = CheckHeaderLength(BinaryPrimitives.ReadUInt64LittleEndian(file), file.Length - 8);
+        ReadOnlySpan<byte> data = file[(8 + headerLength)..];
+        Header header = ParseHeader(file.Slice(8, headerLength), data.Length);
+        CheckCoverage(header.Entries, data.Length);
+        return Decode(header, data);
+    }
+
+    /// <summary>
+    /// Reads a file from a stream in three steps, each checked before the next is read: the 8-byte length, the header, then
+    /// exactly the data its tensors cover. A seekable stream's length bounds every step up front; for a stream of unknown
+    /// length the buffers grow with the bytes that arrive, never past what the header claims, so a stream that ends early
+    /// (or never ends) costs little memory and fails as truncated (or as longer than its tensors).
+    /// </summary>
+    public static SafeTensorsFile Read(Stream stream)
+    {
+        long? remaining = stream.CanSeek ? Math.Max(0, stream.Length - stream.Position) : null;
+        if (remaining > Array.MaxLength)
+            throw new SafeTensorsException(string.Create(CultureInfo.InvariantCulture,
+                $"the file has {remaining} bytes; NormSharp reads safetensors files of up to 2 GB."));
+
+        if (remaining < 8) throw TooShort((int)remaining.Value);
+        Span<byte> prefix = stackalloc byte[8];
+        int prefixRead = stream.ReadAtLeast(prefix, 8, throwOnEndOfStream: false);
+        if (prefixRead < 8) throw TooShort(prefixRead);
+        int headerLength = CheckHeaderLength(BinaryPrimitives.ReadUInt64LittleEndian(prefix), remaining - 8);
+        byte[] headerBytes = ReadUpTo(stream, headerLength, remaining is not null, out int headerRead);
+        if (headerRead < headerLength) throw HeaderPastTheEnd((ulong)headerLength, headerRead);
+
+        long? dataLength = remaining - 8 - headerLength;
+        Header header = ParseHeader(headerBytes, dataLength);
+        int covered = header.Entries.Count == 0 ? 0 : (int)header.Entries.Max(e => e.End);
+        CheckCoverage(header.Entries, dataLength ?? covered);
+        byte[] data = ReadUpTo(stream, covered, remaining is not null, out int dataRead);
+        if (dataRead < covered)
+            throw new SafeTensorsException(string.Create(CultureInfo.InvariantCulture,
+                $"the file is truncated: its tensors need {covered} bytes of data, it ends after {dataRead}."));
+        if (dataLength is null && stream.ReadByte() >= 0)
+            throw new SafeTensorsException(string.Create(CultureInfo.InvariantCulture,
+                $"the data buffer has more than {covered} bytes but the tensors cover {covered}."));
+        return Decode(header, data);
+    }
+
+    private static SafeTensorsException TooShort(int length) =>
+        new(string.Create(CultureInfo.InvariantCulture, $"the file has {length} bytes; a safetensors file starts with an 8-byte header length."));
+
+    private static SafeTensorsException HeaderPastTheEnd(ulong headerLength, long following) =>
+        new(string.Create(CultureInfo.InvariantCulture,
+            $"the header length {headerLength} exceeds the {following} bytes that follow it (truncated or corrupt file)."));
+
+    /// <summary>The header length, checked against the limit and, when known, against the bytes after the prefix.</summary>
+    private static int CheckHeaderLength(ulong headerLength, long? following)
+    {
         if (headerLength > SafeTensors.MaxHeaderLength)
             throw new SafeTensorsException(string.Create(CultureInfo.InvariantCulture,
                 $"the header length {headerLength} exceeds the limit of {SafeTensors.MaxHeaderLength} bytes."));
-        if (headerLength > (ulong)(file.Length - 8))
-            throw new SafeTensorsException(string.Create(CultureInfo.InvariantCulture,
-                $"the header length {headerLength} exceeds the {file.Length - 8} bytes that follow it (truncated or corrupt file)."));
+        if (following is long known && headerLength > (ulong)known) throw HeaderPastTheEnd(headerLength, known);
+        return (int)headerLength;
+    }
 
-        ReadOnlySpan<byte> header = file.Slice(8, (int)headerLength);
-        ReadOnlySpan<byte> data = file[(8 + (int)headerLength)..];
-        var (entries, metadata) = ParseHeader(header, data.Length);
-        CheckCoverage(entries, data.Length);
+    /// <summary>
+    /// Reads up to <paramref name="count"/> bytes. When the stream's length is known (and already checked to hold them) the
+    /// buffer is allocated whole; otherwise it starts at <see cref="FirstChunk"/> and doubles while bytes keep arriving.
+    /// </summary>
+    /// <returns>The buffer, <paramref name="count"/> long unless the stream ended first (then <paramref name="read"/> says
+    /// how much of it holds data).</returns>
+    private static byte[] ReadUpTo(Stream stream, int count, bool lengthKnown, out int read)
+    {
+        var buffer = new byte[lengthKnown ? count : Math.Min(count, FirstChunk)];
+        read = 0;
+        while (true)
+        {
+            read += stream.ReadAtLeast(buffer.AsSpan(read), buffer.Length - read, throwOnEndOfStream: false);
+            if (read < buffer.Length || buffer.Length == count) return buffer;
+            Array.Resize(ref buffer, (int)Math.Min(count, 2L * buffer.Length));
+        }
+    }
 
+    private static SafeTensorsFile Decode(Header header, ReadOnlySpan<byte> data)
+    {
         var tensors = new StateDict();
         var skipped = new List<SkippedTensor>();
-        foreach (Entry entry in entries)
+        foreach (Entry entry in header.Entries)
         {
             StateDType? dtype = SafeTensorsDType.ToStateDType(entry.DType);
             if (dtype is null)
@@ -56,10 +128,13 @@ internal static class SafeTensorsReader
             tensors.Add(entry.Name, StateTensor.FromStored(dtype.Value, entry.Shape, values));
         }
 
-        return new SafeTensorsFile(tensors, metadata, skipped);
+        return new SafeTensorsFile(tensors, header.Metadata, skipped);
     }
 
-    private static (List<Entry> Entries, Dictionary<string, string> Metadata) ParseHeader(ReadOnlySpan<byte> header, long dataLength)
+    /// <param name="header">The header's bytes.</param>
+    /// <param name="dataLength">The length of the data buffer after the header, or null when the stream's length is not
+    /// known (then offsets are bounded by the 2 GB NormSharp reads, and the data read afterwards must match).</param>
+    private static Header ParseHeader(ReadOnlySpan<byte> header, long? dataLength)
     {
         if (!System.Text.Unicode.Utf8.IsValid(header)) throw new SafeTensorsException("the header is not valid UTF-8.");
         JsonDocument document;
@@ -74,6 +149,7 @@ internal static class SafeTensorsReader
 
         using (document)
         {
+            CheckStringEscapes(header);
             JsonElement root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
                 throw new SafeTensorsException($"the header must be a JSON object, not {root.ValueKind}.");
@@ -95,8 +171,64 @@ internal static class SafeTensorsReader
                 entries.Add(ReadEntry(name, property.Value, dataLength));
             }
 
-            return (entries, metadata);
+            return new Header(entries, metadata);
         }
+    }
+
+    /// <summary>
+    /// Strict decoding of the header's strings: JSON's grammar allows any <c>\uXXXX</c> escape, but a name or a metadata
+    /// string must be valid Unicode, so a surrogate escape must be a high one followed by an escaped low one. (Unescaped
+    /// surrogates cannot occur: valid UTF-8 has none.)
+    /// </summary>
+    private static void CheckStringEscapes(ReadOnlySpan<byte> header)
+    {
+        var reader = new Utf8JsonReader(header, new JsonReaderOptions { MaxDepth = JsonOptions.MaxDepth });
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.PropertyName or JsonTokenType.String) || !reader.ValueIsEscaped) continue;
+            int at = FindUnpairedSurrogate(reader.ValueSpan);
+            if (at < 0) continue;
+            string escape = System.Text.Encoding.ASCII.GetString(reader.ValueSpan.Slice(at, 6));
+            throw new SafeTensorsException(string.Create(CultureInfo.InvariantCulture,
+                $"the header has a string with the escape {escape}, an unpaired UTF-16 surrogate (byte {reader.TokenStartIndex + 1 + at} " +
+                $"of the header); names and metadata must be valid Unicode."));
+        }
+    }
+
+    /// <summary>Where, in a JSON string's escaped text, the first surrogate escape that is not a high-low pair starts; -1 if
+    /// none. The text is valid JSON: every backslash starts an escape, every <c>\u</c> has four hex digits.</summary>
+    private static int FindUnpairedSurrogate(ReadOnlySpan<byte> escaped)
+    {
+        for (int i = 0; i < escaped.Length; i++)
+        {
+            if (escaped[i] != (byte)'\\') continue;
+            if (escaped[i + 1] != (byte)'u')
+            {
+                i++;
+                continue;
+            }
+
+            char unit = HexUnit(escaped.Slice(i + 2, 4));
+            if (char.IsLowSurrogate(unit)) return i;
+            if (char.IsHighSurrogate(unit))
+            {
+                bool paired = i + 12 <= escaped.Length && escaped[i + 6] == (byte)'\\' && escaped[i + 7] == (byte)'u'
+                              && char.IsLowSurrogate(HexUnit(escaped.Slice(i + 8, 4)));
+                if (!paired) return i;
+                i += 6;
+            }
+
+            i += 5;
+        }
+
+        return -1;
+    }
+
+    private static char HexUnit(ReadOnlySpan<byte> digits)
+    {
+        int value = 0;
+        foreach (byte digit in digits) value = value * 16 + (digit <= (byte)'9' ? digit - '0' : (digit | 0x20) - 'a' + 10);
+        return (char)value;
     }
 
     private static void ReadMetadata(JsonElement value, Dictionary<string, string> metadata)
@@ -111,7 +243,7 @@ internal static class SafeTensorsReader
         }
     }
 
-    private static Entry ReadEntry(string name, JsonElement value, long dataLength)
+    private static Entry ReadEntry(string name, JsonElement value, long? dataLength)
     {
         if (value.ValueKind != JsonValueKind.Object)
             throw new SafeTensorsException($"tensor \"{name}\": its entry must be an object with dtype, shape and data_offsets.");
@@ -144,8 +276,10 @@ internal static class SafeTensorsReader
             throw new SafeTensorsException($"tensor \"{name}\": data_offsets must be [begin, end], got {offsets.Length} numbers.");
         long begin = offsets[0], end = offsets[1];
         if (begin > end) throw new SafeTensorsException($"tensor \"{name}\": data_offsets [{begin}, {end}] end before they begin.");
-        if (end > dataLength)
-            throw new SafeTensorsException($"tensor \"{name}\": data_offsets [{begin}, {end}] run past the data buffer ({dataLength} bytes).");
+        if (dataLength is long known && end > known)
+            throw new SafeTensorsException($"tensor \"{name}\": data_offsets [{begin}, {end}] run past the data buffer ({known} bytes).");
+        if (end > Array.MaxLength)
+            throw new SafeTensorsException($"tensor \"{name}\": data_offsets [{begin}, {end}] run past the 2 GB of data NormSharp reads.");
 
         long elements = 1;
         bool empty = shape.Contains(0);

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Text.Json;
 
 namespace NormSharp.Serialization;
@@ -27,6 +28,8 @@ internal static class SafeTensorsWriter
                 foreach (var (key, value) in metadata)
                 {
                     ArgumentNullException.ThrowIfNull(value, nameof(metadata));
+                    ThrowIfNotUnicode(key, nameof(metadata));
+                    ThrowIfNotUnicode(value, nameof(metadata));
                     writer.WriteString(key, value);
                 }
             }
@@ -36,6 +39,7 @@ internal static class SafeTensorsWriter
             {
                 if (name.Length == 0 || name == "__metadata__")
                     throw new ArgumentException($"\"{name}\" cannot name a tensor in a safetensors file.", nameof(state));
+                ThrowIfNotUnicode(name, nameof(state));
                 long length = (long)tensor.Count * SafeTensorsDType.Size(tensor.DType);
                 writer.WriteStartObject(name);
                 writer.WriteString("dtype", SafeTensorsDType.Name(tensor.DType));
@@ -70,5 +74,21 @@ internal static class SafeTensorsWriter
         }
 
         return (header, data);
+    }
+
+    /// <summary>
+    /// A string with an unpaired UTF-16 surrogate has no UTF-8 form: the JSON writer would replace it with U+FFFD and the
+    /// file would hold another name than the one saved, so it is refused instead (the reader refuses such escapes too).
+    /// </summary>
+    private static void ThrowIfNotUnicode(string text, string parameter)
+    {
+        for (int i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) i++;
+            else if (char.IsSurrogate(text[i]))
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture,
+                    $"a name or metadata string holds an unpaired UTF-16 surrogate (U+{(int)text[i]:X4} at index {i}, after \"{text[..i]}\"); names and metadata in a safetensors file must be valid Unicode."),
+                    parameter);
+        }
     }
 }

@@ -154,11 +154,100 @@ public class ExplainCommandTests
     [InlineData("explain", "--steps", "forward batch=-1")]
     [InlineData("explain", "--steps", "forward", "--momentum", "fast")]
     [InlineData("explain", "--affine", "false")]
+    [InlineData("explain", "--module", "layernorm", "--also-bogus")]
+    [InlineData("explain", "--steps", "forward", "--features", "many")]
+    [InlineData("explain", "--steps", "forward", "--eps", "small")]
+    [InlineData("explain", "--steps", "forward batch=99999999999")]
     [InlineData("frobnicate")]
-    public void UsageErrors_ExitWithTwoAndAClearMessage(params string[] args)
+    public void UsageErrors_ExitWithTwoAndOneLineNamingTheProblem(params string[] args)
     {
-        var (code, _, error) = Run(args);
+        var (code, output, error) = Run(args);
         Assert.Equal(2, code);
-        Assert.False(string.IsNullOrWhiteSpace(error));
+        Assert.Empty(output);
+        CliHarness.AssertOneLineError(error);
+    }
+
+    [Theory]
+    [InlineData("NaN", "--steps", "forward", "--eps", "nan")]
+    [InlineData("NaN", "--steps", "forward", "--momentum", "nan")]
+    [InlineData("Infinity", "--steps", "forward,forward,forward", "--momentum", "1e308")]
+    [InlineData("NaN", "--steps", "forward", "--module", "instancenorm1d", "--affine", "false", "--batch", "0")] // docs/decisions.md: empty batch
+    [InlineData("NaN", "--steps", "set eps=nan,forward")]
+    public void ExplainStepsJson_NonFiniteNumbers_AreWrittenAsTheDocumentedStrings(string expected, params string[] options)
+    {
+        var (code, output, error) = Run(["explain", "--json", .. options]);
+        Assert.Equal(0, code);
+        Assert.Empty(error);
+        using JsonDocument doc = JsonDocument.Parse(output);
+        JsonElement last = doc.RootElement.EnumerateArray().Last();
+        string[] strings = new[] { "eps", "momentum", "runningMeanAfter", "runningVarAfter" }
+            .Select(last.GetProperty)
+            .SelectMany(v => v.ValueKind == JsonValueKind.Array ? v.EnumerateArray().ToArray() : [v])
+            .Where(v => v.ValueKind == JsonValueKind.String)
+            .Select(v => v.GetString()!)
+            .ToArray();
+        Assert.Contains(expected, strings);
+        Assert.All(strings, s => Assert.Contains(s, new[] { "NaN", "Infinity", "-Infinity" }));
+    }
+
+    [Fact]
+    public void ExplainSteps_NaNEpsAndMomentum_RunFaithfullyAsPyTorchAcceptsThem()
+    {
+        var (code, output, error) = Run("explain", "--steps", "forward", "--eps", "nan", "--momentum", "nan");
+        Assert.Equal(0, code);
+        Assert.Empty(error);
+        Assert.Contains("BatchNorm1d(3, eps=NaN, momentum=NaN,", output, StringComparison.Ordinal);
+
+        (code, output, error) = Run("explain", "--steps", "forward", "--momentum", "nan");
+        Assert.Equal(0, code);
+        Assert.Empty(error);
+        Assert.Contains("running_mean: [0, 0, 0] -> [NaN, NaN, NaN]", output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--batch 2000000000 with --features 3 makes a forward of 6000000000 values of batchnorm1d", "--steps", "forward", "--batch", "2000000000")]
+    [InlineData("--features 2147483647 makes 2147483647 values per sample of batchnorm1d", "--steps", "train", "--features", "2147483647")]
+    [InlineData("--features 2000000 makes 18000000 values per sample of instancenorm2d", "--steps", "eval", "--module", "instancenorm2d", "--features", "2000000")]
+    [InlineData("step 'forward batch=99999' with --features 200 makes a forward of 159998400 values of batchnorm3d", "--steps", "forward,forward batch=99999", "--module", "batchnorm3d", "--features", "200")]
+    [InlineData("--features must be at least 1, not 0.", "--steps", "forward", "--features", "0")]
+    [InlineData("--batch must be at least 0, not -5.", "--steps", "forward", "--batch", "-5")]
+    public void ExplainSteps_SizesOutOfRange_AreOneLineUsageErrors_BeforeAnythingIsAllocated(string expected, params string[] options)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var (code, output, error) = Run(["explain", .. options]);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(2, code);
+        Assert.Empty(output);
+        Assert.Contains(expected, CliHarness.AssertOneLineError(error), StringComparison.Ordinal);
+        Assert.True(allocated < 16 << 20, $"{allocated} bytes allocated");
+    }
+
+    [Fact]
+    public void ExplainSteps_ALargeButAllowedForward_Runs()
+    {
+        // 2^24 values exactly: the limit is inclusive.
+        var (code, _, error) = Run("explain", "--json", "--steps", "forward", "--features", "16", "--batch", "1048576");
+        Assert.Equal(0, code);
+        Assert.Empty(error);
+    }
+
+    [Fact]
+    public void UnexpectedFailure_IsOneLineWithExitCode1_NotAStackTrace()
+    {
+        var (code, _, error) = CliHarness.RunWith(new FailingWriter(), "explain");
+        Assert.Equal(1, code);
+        Assert.Equal("error: the disk is full (simulated)", CliHarness.AssertOneLineError(error));
+    }
+
+    /// <summary>An output that fails on the first write, as a full disk does.</summary>
+    private sealed class FailingWriter : StringWriter
+    {
+        public override void Write(char value) => throw new IOException("the disk is full (simulated)");
+
+        public override void Write(string? value) => throw new IOException("the disk is full (simulated)");
+
+        public override void Write(char[] buffer, int index, int count) => throw new IOException("the disk is full (simulated)");
+
+        public override void WriteLine(string? value) => throw new IOException("the disk is full (simulated)");
     }
 }

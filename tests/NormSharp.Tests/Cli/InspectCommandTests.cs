@@ -82,7 +82,115 @@ public class InspectCommandTests : IDisposable
         var (code, output, error) = Run("inspect", path);
         Assert.Equal(1, code);
         Assert.Empty(output);
-        Assert.Single(error.TrimEnd('\n').Split('\n'));
-        Assert.StartsWith($"error: {path}: ", error, StringComparison.Ordinal);
+        Assert.StartsWith($"error: {path}: ", CliHarness.AssertOneLineError(error), StringComparison.Ordinal);
+    }
+
+    /// <summary>A checkpoint whose one layer has the given running statistics (and names with whatever characters).</summary>
+    private string CheckpointWith(string layer, float[] mean, float[] variance, string file = "odd.safetensors")
+    {
+        var state = new StateDict
+        {
+            [$"{layer}.running_mean"] = StateTensor.FromSingles(mean, mean.Length),
+            [$"{layer}.running_var"] = StateTensor.FromSingles(variance, variance.Length),
+            [$"{layer}.num_batches_tracked"] = StateTensor.Scalar(3),
+        };
+        string path = Path.Combine(folder, file);
+        SafeTensors.WriteFile(path, state);
+        return path;
+    }
+
+    [Fact]
+    public void InspectJson_NonFiniteStatistics_AreWrittenAsTheDocumentedStrings()
+    {
+        string path = CheckpointWith("bn", [float.NaN, 1f, float.NegativeInfinity], [float.PositiveInfinity, 1f, 2f]);
+        var (code, output, error) = Run("inspect", path, "--json");
+        Assert.Equal(0, code);
+        Assert.Empty(error);
+        using JsonDocument doc = JsonDocument.Parse(output);
+        JsonElement layer = Assert.Single(doc.RootElement.EnumerateArray().ToArray());
+        JsonElement mean = layer.GetProperty("runningMean"), variance = layer.GetProperty("runningVar");
+        Assert.Equal("-Infinity", mean.GetProperty("min").GetString());
+        Assert.Equal("-Infinity", mean.GetProperty("mean").GetString());
+        Assert.Equal(1.0, mean.GetProperty("max").GetDouble());
+        Assert.Equal(1.0, variance.GetProperty("min").GetDouble());
+        Assert.Equal("Infinity", variance.GetProperty("mean").GetString());
+        Assert.Equal("Infinity", variance.GetProperty("max").GetString());
+        Assert.Contains("running_var NaN or infinite in 1 channel(s)", layer.GetProperty("anomalies").EnumerateArray().Select(a => a.GetString()));
+    }
+
+    [Fact]
+    public void Inspect_NonFiniteStatistics_AreShownInTheTable()
+    {
+        string path = CheckpointWith("bn", [float.NaN, float.NaN], [float.PositiveInfinity, float.NaN]);
+        var (code, output, error) = Run("inspect", path);
+        Assert.Equal(0, code);
+        Assert.Empty(error);
+        string row = Assert.Single(output.Split('\n'), l => l.StartsWith("| bn ", StringComparison.Ordinal));
+        Assert.Contains("| Infinity / Infinity / Infinity ", row, StringComparison.Ordinal);
+        Assert.Contains("running_mean NaN or infinite in 2 channel(s)", row, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Inspect_NamesWithControlCharacters_ArePrintedEscaped_InTheTableAndTheJson()
+    {
+        const string layer = "evil\u001b[2J\u001b]0;pwned\u0007\u202e.bn";
+        string path = CheckpointWith(layer, [0f], [1f], "evil\u001b[31m.safetensors");
+
+        var (code, output, _) = Run("inspect", path);
+        Assert.Equal(0, code);
+        Assert.DoesNotContain(output, c => char.IsControl(c) && c != '\n' || c == '\u202e');
+        Assert.Contains("| evil\\u001B[2J\\u001B]0;pwned\\u0007\\u202E.bn ", output, StringComparison.Ordinal);
+        Assert.Contains("evil\\u001B[31m.safetensors: 1 normalization layer(s)", output, StringComparison.Ordinal);
+
+        (code, output, _) = Run("inspect", path, "--json");
+        Assert.Equal(0, code);
+        Assert.DoesNotContain(output, c => char.IsControl(c) && c is not ('\n' or '\r' or ' '));
+        using JsonDocument doc = JsonDocument.Parse(output);
+        Assert.Equal(layer, doc.RootElement[0].GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public void BadFile_WhoseErrorQuotesANameWithControlCharacters_IsPrintedEscaped()
+    {
+        string header = "{\"a\\u001b[2J\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}";
+        byte[] json = System.Text.Encoding.UTF8.GetBytes(header);
+        var bytes = new byte[8 + json.Length + 4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)json.Length);
+        json.CopyTo(bytes, 8);
+        string path = Path.Combine(folder, "bad.safetensors");
+        File.WriteAllBytes(path, bytes);
+
+        var (code, _, error) = Run("inspect", path);
+        Assert.Equal(1, code);
+        Assert.Contains("tensor \"a\\u001B[2J\": shape [2] of F32 needs 8 bytes", CliHarness.AssertOneLineError(error), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Inspect_Directory_IsAOneLineErrorSayingSo_NotAccessDenied()
+    {
+        var (code, output, error) = Run("inspect", folder);
+        Assert.Equal(1, code);
+        Assert.Empty(output);
+        Assert.Equal($"error: {folder}: the path is a directory, not a file.", CliHarness.AssertOneLineError(error));
+    }
+
+    [Fact]
+    public void Inspect_FifoWithoutAWriter_FailsAtOnceInsteadOfBlocking()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        string fifo = Serialization.SpecialFileTests.MakeFifo(folder);
+        (int Code, string Output, string Error) result = (-1, "", "");
+        Assert.Null(Serialization.SpecialFileTests.ReadWithin(TimeSpan.FromSeconds(20), () => result = Run("inspect", fifo), fifo));
+        Assert.Equal(1, result.Code);
+        Assert.StartsWith($"error: {fifo}: the path is a FIFO (named pipe)", CliHarness.AssertOneLineError(result.Error), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Inspect_EmptyPath_IsAOneLineUsageError()
+    {
+        var (code, output, error) = Run("inspect", "");
+        Assert.Equal(2, code);
+        Assert.Empty(output);
+        Assert.Equal("error: FILE is empty; give the path of a safetensors file.", CliHarness.AssertOneLineError(error));
     }
 }

@@ -140,4 +140,27 @@ public class SafeTensorsFormatTests
 
         Assert.Throws<ArgumentException>(() => layer.StateDict().ToFloatingType(StateDType.Int64));
     }
+
+    [Fact]
+    public void NonAsciiAndEmojiNames_RoundTrip()
+    {
+        var state = new StateDict { ["层.😀norm.weight"] = StateTensor.FromSingles([1f], 1), ["blöck.é"] = StateTensor.Scalar(3) };
+        SafeTensorsFile back = SafeTensors.Read(SafeTensors.Serialize(state, new Dictionary<string, string> { ["note"] = "🎲" }));
+        Assert.Equal(["层.😀norm.weight", "blöck.é"], back.Tensors.Keys);
+        Assert.Equal("🎲", back.Metadata["note"]);
+    }
+
+    [Theory]
+    [InlineData("bn\\ud800.weight")]
+    [InlineData("\\udc00")]
+    [InlineData("end\\ud83d")]
+    public void Write_NameOrMetadataWithAnUnpairedSurrogate_IsRefusedInsteadOfSavedUnderAnotherName(string escaped)
+    {
+        string name = System.Text.RegularExpressions.Regex.Unescape(escaped);
+        var state = new StateDict { [name] = StateTensor.FromSingles([1f], 1) };
+        var e = Assert.Throws<ArgumentException>(() => SafeTensors.Serialize(state));
+        Assert.Contains("unpaired UTF-16 surrogate", e.Message, StringComparison.Ordinal);
+        var metadata = new Dictionary<string, string> { ["note"] = name };
+        Assert.Throws<ArgumentException>(() => SafeTensors.Serialize(new StateDict { ["w"] = StateTensor.FromSingles([1f], 1) }, metadata));
+    }
 }
