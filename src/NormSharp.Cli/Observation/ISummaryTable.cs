@@ -16,7 +16,7 @@ public interface ISummaryTable
 /// <summary>Picks the summary table of a module's family.</summary>
 public static class SummaryTables
 {
-    /// <summary>BatchNorm's table (behavior-spec.md section 3) or InstanceNorm's (section 6).</summary>
+    /// <summary>BatchNorm's table (docs/behavior.md section 3) or InstanceNorm's (section 6).</summary>
     public static ISummaryTable For(ModuleKind kind) => kind.IsInstanceNorm ? new InstanceNormSummaryTable(kind) : new SummaryTable(kind);
 
     /// <summary>The eight rows' settings in the spec's order: train then eval; tracking at construction true then false;

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace NormSharp.Cli.Observation;
 
 /// <summary>
-/// InstanceNorm's summary table (behavior-spec.md section 6), rebuilt by experiment like <see cref="SummaryTable"/>:
+/// InstanceNorm's summary table (docs/behavior.md section 6), rebuilt by experiment like <see cref="SummaryTable"/>:
 /// for each combination of mode and tracking flags, a real layer whose buffers hold values unlike the batch's, a real
 /// batch, and what the output, the buffers and the counter show.
 /// </summary>

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace NormSharp.Cli.Observation;
 
 /// <summary>
-/// Rebuilds the seed's summary table (behavior-spec.md section 3) by experiment: for each row it
+/// Rebuilds the seed's summary table (docs/behavior.md section 3) by experiment: for each row it
 /// builds a real layer, forwards a real batch, and reads the output, the buffers and the counter.
 /// No cell is stored; a change in the library's behaviour changes the table.
 /// </summary>

@@ -3,7 +3,7 @@ using Spectre.Console;
 
 namespace NormSharp.Cli.Rendering;
 
-/// <summary>Prints the observed summary table in the layout of behavior-spec.md section 3.</summary>
+/// <summary>Prints the observed summary table in the layout of docs/behavior.md section 3.</summary>
 public static class SummaryRenderer
 {
     /// <summary>Writes the eight rows and the affine/momentum rows as tables.</summary>

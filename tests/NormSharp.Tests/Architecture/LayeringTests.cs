@@ -40,7 +40,8 @@ public partial class LayeringTests
         foreach (var (folder, path, code) in files)
         {
             if (!Forbidden.TryGetValue(folder, out string[]? forbidden)) continue;
-            foreach (string name in Identifier().Matches(code).Select(m => m.Value).Distinct())
+            var methods = MethodName().Matches(code).Select(m => m.Index).ToHashSet();
+            foreach (string name in Identifier().Matches(code).Where(m => !methods.Contains(m.Index)).Select(m => m.Value).Distinct())
                 if (owner.TryGetValue(name, out string? other) && forbidden.Contains(other))
                     violations.Add($"{Path.GetRelativePath(root, path)} ({folder}) names {name} ({other})");
         }
@@ -84,6 +85,10 @@ public partial class LayeringTests
 
     [GeneratedRegex(@"\b[A-Z]\w*\b")]
     private static partial Regex Identifier();
+
+    /// <summary>A method's name where it is declared or called (followed by its arguments, not after <c>new</c>): not a type.</summary>
+    [GeneratedRegex(@"(?<!\bnew\s+)\b[A-Z]\w*(?=(?:<[^<>()]*>)?\s*\()")]
+    private static partial Regex MethodName();
 
     [GeneratedRegex(@"//[^\n]*|/\*.*?\*/|@""(?:[^""]|"""")*""|\$?""(?:[^""\\\n]|\\.)*""|'(?:[^'\\\n]|\\.)'", RegexOptions.Singleline)]
     private static partial Regex NonCode();

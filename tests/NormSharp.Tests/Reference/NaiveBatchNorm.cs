@@ -2,7 +2,7 @@ namespace NormSharp.Tests.Reference;
 
 /// <summary>
 /// The straightforward reference every test compares with: plain loops in double over an (N, C, S)
-/// row-major array, no SIMD, no threads, no folding. Formulas are behavior-spec.md section 2.
+/// row-major array, no SIMD, no threads, no folding. Formulas are docs/behavior.md section 2.
 /// </summary>
 public static class NaiveBatchNorm
 {

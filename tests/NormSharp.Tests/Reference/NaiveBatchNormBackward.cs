@@ -1,6 +1,6 @@
 namespace NormSharp.Tests.Reference;
 
-/// <summary>behavior-spec.md section 4, written out literally in double: the reference for every gradient test.</summary>
+/// <summary>docs/behavior.md section 4, written out literally in double: the reference for every gradient test.</summary>
 public static class NaiveBatchNormBackward
 {
     /// <summary>(dx, dw, db) with the given per-channel mean and invStd; batch statistics use the full formula.</summary>

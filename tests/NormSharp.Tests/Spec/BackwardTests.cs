@@ -3,7 +3,7 @@ using static NormSharp.Tests.TestData;
 
 namespace NormSharp.Tests.Spec;
 
-/// <summary>behavior-spec.md section 4: gradients for input, weight and bias.</summary>
+/// <summary>docs/behavior.md section 4: gradients for input, weight and bias.</summary>
 public class BackwardTests
 {
     private static (double[] Mean, double[] InvStd) BatchStats(Tensor<double> x, double eps = 1e-5)

@@ -2,7 +2,7 @@ using static NormSharp.Tests.TestData;
 
 namespace NormSharp.Tests.Spec;
 
-/// <summary>behavior-spec.md section 1: construction, and the resets.</summary>
+/// <summary>docs/behavior.md section 1: construction, and the resets.</summary>
 public class ConstructionTests
 {
     [Fact]

@@ -3,7 +3,7 @@ using static NormSharp.Tests.TestData;
 
 namespace NormSharp.Tests.Spec;
 
-/// <summary>behavior-spec.md section 2: the forward, step by step, and attribute changes on a live instance.</summary>
+/// <summary>docs/behavior.md section 2: the forward, step by step, and attribute changes on a live instance.</summary>
 public class ForwardTests
 {
     private const double FloatTolerance = 1e-5;

@@ -2,7 +2,7 @@ using static NormSharp.Tests.TestData;
 
 namespace NormSharp.Tests.Spec;
 
-/// <summary>behavior-spec.md section 5 (input checks, PyTorch's messages) and section 2 step 7 (atomicity).</summary>
+/// <summary>docs/behavior.md section 5 (input checks, PyTorch's messages) and section 2 step 7 (atomicity).</summary>
 public class InputCheckTests
 {
     public static TheoryData<string, int[], string> WrongRanks => new()

@@ -3,7 +3,7 @@ using static NormSharp.Tests.TestData;
 
 namespace NormSharp.Tests.Spec;
 
-/// <summary>behavior-spec.md section 6: InstanceNorm on the shared base.</summary>
+/// <summary>docs/behavior.md section 6: InstanceNorm on the shared base.</summary>
 public class InstanceNormTests
 {
     private const double FloatTolerance = 1e-5;

@@ -2,7 +2,7 @@ using static NormSharp.Tests.TestData;
 
 namespace NormSharp.Tests.Spec;
 
-/// <summary>behavior-spec.md section 7: the in-memory state dict.</summary>
+/// <summary>docs/behavior.md section 7: the in-memory state dict.</summary>
 public class StateDictTests
 {
     [Fact]

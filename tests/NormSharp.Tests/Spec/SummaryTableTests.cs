@@ -2,7 +2,7 @@ using static NormSharp.Tests.TestData;
 
 namespace NormSharp.Tests.Spec;
 
-/// <summary>behavior-spec.md section 3: each row of the summary table, checked on the module itself.</summary>
+/// <summary>docs/behavior.md section 3: each row of the summary table, checked on the module itself.</summary>
 public class SummaryTableTests
 {
     private sealed record Observed(string NormalizedWith, bool? Updated, bool? Counted, bool SingleValueError);
