@@ -73,7 +73,7 @@ internal static class SafeTensorsDType
             {
                 var values = new float[bytes.Length / 2];
                 for (int i = 0; i < values.Length; i++)
-                    values[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]) << 16);
+                    values[i] = BFloat16.ToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes[(2 * i)..]));
                 return values;
             }
             default:
@@ -101,23 +101,11 @@ internal static class SafeTensorsDType
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteHalfLittleEndian(destination[(2 * i)..], (Half)((float[])values)[i]);
                 break;
             case StateDType.BFloat16:
-                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteUInt16LittleEndian(destination[(2 * i)..], ToBFloat16(((float[])values)[i]));
+                for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteUInt16LittleEndian(destination[(2 * i)..], BFloat16.FromSingle(((float[])values)[i]));
                 break;
             default:
                 for (int i = 0; i < values.Length; i++) BinaryPrimitives.WriteInt64LittleEndian(destination[(8 * i)..], ((long[])values)[i]);
                 break;
         }
-    }
-
-    /// <summary>The float nearest <paramref name="value"/> that bfloat16 represents (ties to even).</summary>
-    public static float RoundToBFloat16(float value) => BitConverter.Int32BitsToSingle(ToBFloat16(value) << 16);
-
-    /// <summary>float to bfloat16 with round-to-nearest-even (NaN kept quiet), as PyTorch converts.</summary>
-    private static ushort ToBFloat16(float value)
-    {
-        uint bits = BitConverter.SingleToUInt32Bits(value);
-        if (float.IsNaN(value)) return (ushort)((bits >> 16) | 0x40);
-        uint rounding = 0x7FFF + ((bits >> 16) & 1);
-        return (ushort)((bits + rounding) >> 16);
     }
 }

@@ -87,7 +87,7 @@ public sealed class StateTensor
             StateDType.Float32 => source.Select(v => (float)v).ToArray(),
             StateDType.Float64 => source,
             StateDType.Float16 => source.Select(v => (float)(Half)v).ToArray(),
-            StateDType.BFloat16 => source.Select(v => Serialization.SafeTensorsDType.RoundToBFloat16((float)v)).ToArray(),
+            StateDType.BFloat16 => source.Select(v => BFloat16.Round((float)v)).ToArray(),
             _ => DType == StateDType.Int64 ? values : source.Select(v => (long)v).ToArray(),
         };
         return new StateTensor(dtype, shape, converted);

@@ -15,7 +15,7 @@ public partial class LayeringTests
         ["Kernels"] = ["Modules", "Functional", "Execution", "State", "Serialization", "Diagnostics"],
         ["Execution"] = ["Modules", "Functional", "State", "Serialization"],
         ["Functional"] = ["Modules", "Serialization"],
-        ["State"] = ["Modules", "Functional", "Execution", "Kernels"],
+        ["State"] = ["Modules", "Functional", "Execution", "Kernels", "Serialization"],
         ["Serialization"] = ["Modules", "Functional", "Execution", "Kernels"],
         ["Diagnostics"] = ["Modules", "Functional", "Execution", "Kernels", "Serialization", "State"],
     };

@@ -129,7 +129,7 @@ public class SafeTensorsFormatTests
             Assert.Equal(StateDType.Int64, file.Tensors["num_batches_tracked"].DType);
             double[] expected = TestData.Values(layer.RunningVar!).Select(v => dtype == StateDType.Float16
                 ? (double)(float)(Half)v
-                : (double)SafeTensorsDType.RoundToBFloat16((float)v)).ToArray();
+                : (double)BFloat16.Round((float)v)).ToArray();
             Assert.Equal(expected, file.Tensors["running_var"].ToDoubles());
 
             var copy = new BatchNorm1d(3);
