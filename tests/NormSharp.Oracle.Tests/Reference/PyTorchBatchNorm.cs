@@ -30,7 +30,10 @@ public sealed class PyTorchBatchNorm : PyTorchNormBase
         {
             if (NumBatchesTracked is not null)
             {
-                NumBatchesTracked.add_(1);
+                // num_batches_tracked.add_(1), written without a TorchSharp Scalar: under parallel test runs an implicit Scalar
+                // was once read as a floating-point alpha ("For integral input tensors, argument alpha must not be a floating
+                // point number"), a harness flake, not a difference of the library.
+                NumBatchesTracked.copy_(tensor(NumBatchesTracked.item<long>() + 1));
                 exponentialAverageFactor = Momentum is null ? 1.0 / NumBatchesTracked.item<long>() : Momentum.Value;
             }
         }
