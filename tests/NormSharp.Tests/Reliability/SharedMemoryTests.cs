@@ -101,6 +101,20 @@ public class SharedMemoryTests
     }
 
     [Fact]
+    public void BackwardDestination_InsideTheRunningVariance_IsRefused_AndTheBufferKeepsItsValues()
+    {
+        var bn = new BatchNorm1d(3);
+        bn.Forward(Random(1, 4, 3));
+        bn.Eval();
+        Tensor<float> x = Random(3, 1, 3);
+        bn.Forward(x);
+        double[] before = Values(bn.RunningVar!);
+        var error = Assert.Throws<ArgumentException>(() => bn.Backward(Random(2, 1, 3), bn.RunningVar!.Reshape([1, 3])));
+        Assert.Contains("destination shares memory with running_var", error.Message);
+        Assert.Equal(before, Values(bn.RunningVar!));
+    }
+
+    [Fact]
     public void WeightGradAndBiasGrad_BeingOneTensor_IsRefused()
     {
         var bn = new BatchNorm1d(3);

@@ -46,7 +46,9 @@ public abstract partial class NormBase<T>
         if (weightGradient && biasGradient && Weight!.Grad is Tensor<T> wg && Bias!.Grad is Tensor<T> bg && TensorStorage.Overlap(wg, bg))
             throw new InvalidOperationException("Weight.Grad and Bias.Grad share memory: each gradient needs a tensor of its own.");
         if (destination is not null)
-            Functional.EnsureNoSharedMemory<T>([new(destination, "destination", true), new(Weight?.Grad, "Weight.Grad", false), new(Bias?.Grad, "Bias.Grad", false)]);
+            Functional.EnsureNoSharedMemory<T>([new(destination, "destination", true), new(Weight?.Grad, "Weight.Grad", false), new(Bias?.Grad, "Bias.Grad", false),
+                                                new(Weight?.Data, "weight", false), new(Bias?.Data, "bias", false),
+                                                new(RunningMean, "running_mean", false), new(RunningVar, "running_var", false)]);
 
         int groups = saved.Groups;
         if (gradWeight.Length < groups)
