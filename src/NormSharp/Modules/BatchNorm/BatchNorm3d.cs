@@ -13,21 +13,14 @@ public class BatchNorm3d<T> : BatchNorm<T>
     private static readonly int[] Ranks = [5];
 
     /// <summary>Builds the layer; the arguments and defaults are PyTorch's.</summary>
-    /// <param name="numFeatures">C, the number of channels.</param>
-    /// <param name="eps">Added to the variance inside the square root (default 1e-5).</param>
-    /// <param name="momentum">Running-statistics factor (default 0.1); null for the cumulative average.</param>
-    /// <param name="affine">Create the learnable weight (ones) and bias (zeros) (default true).</param>
-    /// <param name="trackRunningStats">Create running_mean, running_var and num_batches_tracked (default true).</param>
+    /// <inheritdoc cref="NormBase{T}(int, double, double?, bool, bool)" path="/param"/>
     public BatchNorm3d(int numFeatures, double eps = 1e-5, double? momentum = 0.1, bool affine = true, bool trackRunningStats = true)
         : base(numFeatures, eps, momentum, affine, trackRunningStats)
     {
     }
 
     /// <summary>The lazy form (<see cref="LazyBatchNorm3d{T}"/>).</summary>
-    /// <param name="eps">Added to the variance inside the square root.</param>
-    /// <param name="momentum">Running-statistics factor; null for the cumulative average.</param>
-    /// <param name="affine">Whether the first forward creates weight and bias.</param>
-    /// <param name="trackRunningStats">Whether the first forward creates the running buffers.</param>
+    /// <inheritdoc cref="NormBase{T}(double, double?, bool, bool)" path="/param"/>
     private protected BatchNorm3d(double eps, double? momentum, bool affine, bool trackRunningStats)
         : base(eps, momentum, affine, trackRunningStats)
     {

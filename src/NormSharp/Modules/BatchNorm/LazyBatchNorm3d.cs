@@ -8,21 +8,13 @@ namespace NormSharp;
 /// </summary>
 /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
 /// <remarks>
-/// <para>Until then <see cref="NormBase{T}.NumFeatures"/> is 0, <see cref="NormBase{T}.HasUninitializedParameters"/>
-/// is true and the weight, bias and running buffers the flags ask for are null (PyTorch's uninitialized parameters);
-/// the counter exists from the start when tracking. The first forward creates them (ones, zeros, zeros, ones), then
-/// runs as the non-lazy layer, whose name <see cref="ModuleName"/> takes from then on (PyTorch's <c>cls_to_become</c>).
-/// A first forward that throws leaves the layer uninitialized. Changing Affine or TrackRunningStats before the first
-/// forward makes it fail with "has not been fully initialized", as in PyTorch.</para>
+/// <inheritdoc cref="NormBase{T}(double, double?, bool, bool)" path="/remarks/para"/>
 /// </remarks>
 public class LazyBatchNorm3d<T> : BatchNorm3d<T>
     where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <summary>Builds the layer; the arguments and defaults are PyTorch's.</summary>
-    /// <param name="eps">Added to the variance inside the square root (default 1e-5).</param>
-    /// <param name="momentum">Running-statistics factor (default 0.1); null for the cumulative average.</param>
-    /// <param name="affine">The first forward creates the learnable weight and bias (default true).</param>
-    /// <param name="trackRunningStats">The first forward creates running_mean and running_var (default true).</param>
+    /// <inheritdoc cref="NormBase{T}(double, double?, bool, bool)" path="/param"/>
     public LazyBatchNorm3d(double eps = 1e-5, double? momentum = 0.1, bool affine = true, bool trackRunningStats = true)
         : base(eps, momentum, affine, trackRunningStats)
     {

@@ -57,6 +57,14 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
     /// for are created by the first forward (C = the input's size at dim 1) or the first state-dict load. The counter
     /// exists from the start when tracking.
     /// </summary>
+    /// <remarks>
+    /// <para>Until then <see cref="NumFeatures"/> is 0, <see cref="HasUninitializedParameters"/> is true and the weight,
+    /// bias and running buffers the flags ask for are null (PyTorch's uninitialized parameters); the counter exists from
+    /// the start when tracking. The first forward creates them (ones, zeros, zeros, ones), then runs as the non-lazy
+    /// layer, whose name <see cref="ModuleName"/> takes from then on (PyTorch's <c>cls_to_become</c>). A first forward
+    /// that throws leaves the layer uninitialized. Changing Affine or TrackRunningStats before the first forward makes it
+    /// fail with "has not been fully initialized", as in PyTorch.</para>
+    /// </remarks>
     /// <param name="eps">Added to the variance inside the square root.</param>
     /// <param name="momentum">Factor of the running-statistics update.</param>
     /// <param name="affine">Whether the first forward creates weight and bias.</param>
