@@ -34,6 +34,9 @@ internal interface IAccumulatorLanes<TSelf> :
     /// <summary>a·b + c in each lane, with one rounding.</summary>
     static abstract TSelf FusedMultiplyAdd(TSelf a, TSelf b, TSelf c);
 
+    /// <summary>Folds the lanes by halves (lane i += lane i + Count/2, then + Count/4, ... + 1) and returns lane 0.</summary>
+    static abstract double FoldLanes(TSelf value);
+
     /// <summary>A mask of the lanes below <paramref name="count"/> (all bits set), the others 0: for <see cref="Keep"/>.</summary>
     static abstract TSelf LanesBelow(int count);
 
@@ -65,6 +68,10 @@ internal readonly struct Lanes512(Vector512<double> value) : IAccumulatorLanes<L
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes512 FusedMultiplyAdd(Lanes512 a, Lanes512 b, Lanes512 c) => new(Vector512.FusedMultiplyAdd(a.value, b.value, c.value));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double FoldLanes(Lanes512 value) => Lanes256.FoldLanes(new(value.value.GetLower() + value.value.GetUpper()));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes512 LanesBelow(int count) => new(Vector512.LessThan(Vector512.Create(0.0, 1, 2, 3, 4, 5, 6, 7), Vector512.Create((double)count)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -107,6 +114,14 @@ internal readonly struct Lanes256(Vector256<double> value) : IAccumulatorLanes<L
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes256 FusedMultiplyAdd(Lanes256 a, Lanes256 b, Lanes256 c) => new(Vector256.FusedMultiplyAdd(a.value, b.value, c.value));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double FoldLanes(Lanes256 value)
+    {
+        Vector128<double> half = value.value.GetLower() + value.value.GetUpper();
+        return half.GetElement(0) + half.GetElement(1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes256 LanesBelow(int count) => new(Vector256.LessThan(Vector256.Create(0.0, 1, 2, 3), Vector256.Create((double)count)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -148,6 +163,10 @@ internal readonly struct ScalarLane(double value) : IAccumulatorLanes<ScalarLane
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ScalarLane FusedMultiplyAdd(ScalarLane a, ScalarLane b, ScalarLane c) => new(Math.FusedMultiplyAdd(a.Value, b.Value, c.Value));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static double FoldLanes(ScalarLane value) => value.Value;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ScalarLane LanesBelow(int count) => new(BitConverter.Int64BitsToDouble(count > 0 ? -1L : 0L));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

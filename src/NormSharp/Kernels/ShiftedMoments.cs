@@ -36,15 +36,22 @@ internal readonly ref struct MomentSpans
     public int Length => Sum.Length;
 
     /// <summary>Four consecutive blocks of <paramref name="length"/> doubles from <paramref name="origin"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe MomentSpans Over(double* origin, int length) =>
         new(new Span<double>(origin, length), new Span<double>(origin + length, length),
             new Span<double>(origin + 2L * length, length), new Span<double>(origin + 3L * length, length));
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public MomentSpans Slice(int start, int length) =>
         new(Sum.Slice(start, length), MeanHigh.Slice(start, length), MeanLow.Slice(start, length), M2.Slice(start, length));
 
-    public Moments this[int index] => new(Sum[index], MeanHigh[index], MeanLow[index], M2[index]);
+    public Moments this[int index]
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => new(Sum[index], MeanHigh[index], MeanLow[index], M2[index]);
+    }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Set(int index, Moments value)
     {
         Sum[index] = value.Sum;
@@ -92,6 +99,7 @@ internal readonly ref struct MomentSpans
 /// Chunks merge in memory order, partial results in item order. Vector512, Vector256 and scalar paths are
 /// bit-identical: every step is the same IEEE operation on the same lane (the squares with one fused multiply-add).</para>
 /// </remarks>
+[SkipLocalsInit] // the stack buffers are written before they are read (lanes) or masked off (tails)
 internal static class ShiftedMoments
 {
     /// <summary>Values of one channel per chunk (a multiple of <see cref="ChunkLanes"/>): 8 KB of float, 16 KB of double.</summary>
@@ -100,8 +108,9 @@ internal static class ShiftedMoments
     /// <summary>Accumulator lanes of a chunk of runs.</summary>
     public const int ChunkLanes = 32;
 
-    /// <summary>Rows layout: rows per chunk (a column of channels at a time).</summary>
-    public const int RowsPerChunk = 128;
+    /// <summary>Rows layout: rows per chunk for C channels, about <see cref="ChunkLength"/> values and at least 8 rows. Few
+    /// rows keep a column's chunk in L1 when the rows are a multiple of 4 KB apart (the lines then share one cache set).</summary>
+    public static int RowsPerChunk(int channels) => Math.Max(8, ChunkLength / channels);
 
     /// <summary>Lanes of the backward sums (<see cref="BatchNormBackward"/>): element i of a run to lane i mod 16.</summary>
     public const int Lanes = 16;
@@ -121,10 +130,10 @@ internal static class ShiftedMoments
     /// </summary>
     public static void ReduceRows<T>(ReadOnlySpan<T> x, int rows, MomentSpans item) where T : unmanaged
     {
-        int channels = item.Length;
-        for (int first = 0; first < rows; first += RowsPerChunk)
+        int channels = item.Length, rowsPerChunk = RowsPerChunk(channels);
+        for (int first = 0; first < rows; first += rowsPerChunk)
         {
-            int count = Math.Min(RowsPerChunk, rows - first);
+            int count = Math.Min(rowsPerChunk, rows - first);
             ReadOnlySpan<T> chunk = x.Slice(first * channels, count * channels);
             int c = 0;
             if (Vector512.IsHardwareAccelerated) c = ReduceColumns<T, Lanes512>(chunk, count, c, item, first);
@@ -203,28 +212,26 @@ internal static class ShiftedMoments
     }
 
     /// <summary>One chunk: <paramref name="runs"/> runs of <paramref name="length"/> values from x[offset], stride apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Moments ReduceChunk<T, TV>(ReadOnlySpan<T> x, int offset, int runs, int stride, int length)
         where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
     {
-        Span<double> lanes = stackalloc double[3 * ChunkLanes];
-        Span<double> values = lanes[..ChunkLanes], deviations = lanes.Slice(ChunkLanes, ChunkLanes), squares = lanes[(2 * ChunkLanes)..];
         double count = (double)runs * length;
-        AddValues<T, TV>(x, offset, runs, stride, length, values);
-        double sum = Fold(values);
-        double shift = sum / count;
-        AddDeviations<T, TV>(x, offset, runs, stride, length, shift, deviations, squares);
-        double s1 = Fold(deviations), s2 = Fold(squares);
-        double low = s1 / count;
+        double sum = SumValues<T, TV>(x, offset, runs, stride, length);
+        double inverseCount = 1.0 / count, shift = sum * inverseCount;
+        (double s1, double s2) = SumDeviations<T, TV>(x, offset, runs, stride, length, shift);
+        double low = s1 * inverseCount;
         return new(sum, shift, low, s2 - s1 * low);
     }
 
-    /// <summary>Pass 1: Σ x into the 32 lanes (element i of a run to lane i mod 32), four registers of lanes at a time.</summary>
-    private static void AddValues<T, TV>(ReadOnlySpan<T> x, int offset, int runs, int stride, int length, Span<double> lanes)
+    /// <summary>Pass 1: Σ x in the 32 lanes (element i of a run to lane i mod 32), four registers of lanes at a time, folded.</summary>
+    private static double SumValues<T, TV>(ReadOnlySpan<T> x, int offset, int runs, int stride, int length)
         where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
     {
         int width = TV.Count, full = length - length % ChunkLanes, tailLength = length - full;
         ref T origin = ref MemoryMarshal.GetReference(x);
         Span<T> padded = stackalloc T[ChunkLanes];
+        Span<double> lanes = stackalloc double[ChunkLanes];
         for (int lane = 0; lane < ChunkLanes; lane += 4 * width)
         {
             // The run's last length mod 32 values add as masked registers: lanes past them add +0, which leaves a lane's
@@ -255,21 +262,21 @@ internal static class ShiftedMoments
                 }
             }
 
-            s0.Store(ref lanes[lane]);
-            s1.Store(ref lanes[lane + width]);
-            s2.Store(ref lanes[lane + 2 * width]);
-            s3.Store(ref lanes[lane + 3 * width]);
+            if (4 * width == ChunkLanes) return Fold(s0, s1, s2, s3);
+            Store(lanes, lane, s0, s1, s2, s3);
         }
+
+        return Fold(lanes);
     }
 
-    /// <summary>Pass 2: Σ (x - shift) and Σ (x - shift)² into the 32 lanes each.</summary>
-    private static void AddDeviations<T, TV>(ReadOnlySpan<T> x, int offset, int runs, int stride, int length, double shift,
-                                             Span<double> deviationLanes, Span<double> squareLanes)
+    /// <summary>Pass 2: Σ (x - shift) and Σ (x - shift)² in the 32 lanes each, folded.</summary>
+    private static (double Deviations, double Squares) SumDeviations<T, TV>(ReadOnlySpan<T> x, int offset, int runs, int stride, int length, double shift)
         where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
     {
         int width = TV.Count, full = length - length % ChunkLanes, tailLength = length - full;
         ref T origin = ref MemoryMarshal.GetReference(x);
         Span<T> padded = stackalloc T[ChunkLanes];
+        Span<double> lanes = stackalloc double[2 * ChunkLanes];
         TV m = TV.Create(shift);
         for (int lane = 0; lane < ChunkLanes; lane += 4 * width)
         {
@@ -310,15 +317,26 @@ internal static class ShiftedMoments
                 }
             }
 
-            s0.Store(ref deviationLanes[lane]);
-            s1.Store(ref deviationLanes[lane + width]);
-            s2.Store(ref deviationLanes[lane + 2 * width]);
-            s3.Store(ref deviationLanes[lane + 3 * width]);
-            q0.Store(ref squareLanes[lane]);
-            q1.Store(ref squareLanes[lane + width]);
-            q2.Store(ref squareLanes[lane + 2 * width]);
-            q3.Store(ref squareLanes[lane + 3 * width]);
+            if (4 * width == ChunkLanes) return (Fold(s0, s1, s2, s3), Fold(q0, q1, q2, q3));
+            Store(lanes, lane, s0, s1, s2, s3);
+            Store(lanes, ChunkLanes + lane, q0, q1, q2, q3);
         }
+
+        return (Fold(lanes[..ChunkLanes]), Fold(lanes[ChunkLanes..]));
+    }
+
+    /// <summary>The 32 lanes held in four registers (Vector512), folded by halves as <see cref="Fold(Span{double})"/> does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Fold<TV>(TV lanes0, TV lanes8, TV lanes16, TV lanes24) where TV : struct, IAccumulatorLanes<TV> =>
+        TV.FoldLanes((lanes0 + lanes16) + (lanes8 + lanes24));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store<TV>(Span<double> lanes, int lane, TV s0, TV s1, TV s2, TV s3) where TV : struct, IAccumulatorLanes<TV>
+    {
+        s0.Store(ref lanes[lane]);
+        s1.Store(ref lanes[lane + TV.Count]);
+        s2.Store(ref lanes[lane + 2 * TV.Count]);
+        s3.Store(ref lanes[lane + 3 * TV.Count]);
     }
 
     /// <summary>Where to load <paramref name="readable"/> values from for the <paramref name="valid"/> values at x[at]: x itself
@@ -342,14 +360,24 @@ internal static class ShiftedMoments
         return lanes[0];
     }
 
-    /// <summary>Rows layout: the chunk's channels from c on, four registers of channels at a time, then one; returns the
+    /// <summary>Rows layout: the chunk's channels from c on, in columns of four registers of channels, then two, then one
+    /// (separate methods, each small enough for the JIT to inline its helpers and keep the sums in registers); returns the
     /// first channel left (fewer than one register).</summary>
     private static int ReduceColumns<T, TV>(ReadOnlySpan<T> x, int rows, int c, MomentSpans item, int rowsBefore)
         where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
     {
+        c = ReduceColumnsOfFour<T, TV>(x, rows, c, item, rowsBefore);
+        c = ReduceColumnsOfTwo<T, TV>(x, rows, c, item, rowsBefore);
+        return ReduceColumnsOfOne<T, TV>(x, rows, c, item, rowsBefore);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ReduceColumnsOfFour<T, TV>(ReadOnlySpan<T> x, int rows, int c, MomentSpans item, int rowsBefore)
+        where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
+    {
         int channels = item.Length, width = TV.Count;
         ref T origin = ref MemoryMarshal.GetReference(x);
-        TV count = TV.Create(rows);
+        TV inverseCount = TV.Create(1.0 / rows);
         for (; c <= channels - 4 * width; c += 4 * width)
         {
             // t += x, row after row
@@ -363,7 +391,7 @@ internal static class ShiftedMoments
                 t3 += TV.Load(ref Unsafe.Add(ref at, 3 * width));
             }
 
-            TV m0 = t0 / count, m1 = t1 / count, m2 = t2 / count, m3 = t3 / count;
+            TV m0 = t0 * inverseCount, m1 = t1 * inverseCount, m2 = t2 * inverseCount, m3 = t3 * inverseCount;
             // d = x - m;  s += d;  q += d·d
             TV s0 = default, s1 = default, s2 = default, s3 = default;
             TV q0 = default, q1 = default, q2 = default, q3 = default;
@@ -381,17 +409,62 @@ internal static class ShiftedMoments
                 q3 = TV.FusedMultiplyAdd(d3, d3, q3);
             }
 
-            StoreColumn(item, c, rowsBefore, rows, count, t0, m0, s0, q0);
-            StoreColumn(item, c + width, rowsBefore, rows, count, t1, m1, s1, q1);
-            StoreColumn(item, c + 2 * width, rowsBefore, rows, count, t2, m2, s2, q2);
-            StoreColumn(item, c + 3 * width, rowsBefore, rows, count, t3, m3, s3, q3);
+            StoreColumn(item, c, rowsBefore, rows, inverseCount, t0, m0, s0, q0);
+            StoreColumn(item, c + width, rowsBefore, rows, inverseCount, t1, m1, s1, q1);
+            StoreColumn(item, c + 2 * width, rowsBefore, rows, inverseCount, t2, m2, s2, q2);
+            StoreColumn(item, c + 3 * width, rowsBefore, rows, inverseCount, t3, m3, s3, q3);
         }
 
+        return c;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ReduceColumnsOfTwo<T, TV>(ReadOnlySpan<T> x, int rows, int c, MomentSpans item, int rowsBefore)
+        where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
+    {
+        int channels = item.Length, width = TV.Count;
+        ref T origin = ref MemoryMarshal.GetReference(x);
+        TV inverseCount = TV.Create(1.0 / rows);
+        for (; c <= channels - 2 * width; c += 2 * width)
+        {
+            TV t0 = default, t1 = default;
+            for (int r = 0; r < rows; r++)
+            {
+                ref T at = ref Unsafe.Add(ref origin, r * channels + c);
+                t0 += TV.Load(ref at);
+                t1 += TV.Load(ref Unsafe.Add(ref at, width));
+            }
+
+            TV m0 = t0 * inverseCount, m1 = t1 * inverseCount, s0 = default, s1 = default, q0 = default, q1 = default;
+            for (int r = 0; r < rows; r++)
+            {
+                ref T at = ref Unsafe.Add(ref origin, r * channels + c);
+                TV d0 = TV.Load(ref at) - m0;
+                TV d1 = TV.Load(ref Unsafe.Add(ref at, width)) - m1;
+                s0 += d0; s1 += d1;
+                q0 = TV.FusedMultiplyAdd(d0, d0, q0);
+                q1 = TV.FusedMultiplyAdd(d1, d1, q1);
+            }
+
+            StoreColumn(item, c, rowsBefore, rows, inverseCount, t0, m0, s0, q0);
+            StoreColumn(item, c + width, rowsBefore, rows, inverseCount, t1, m1, s1, q1);
+        }
+
+        return c;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int ReduceColumnsOfOne<T, TV>(ReadOnlySpan<T> x, int rows, int c, MomentSpans item, int rowsBefore)
+        where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
+    {
+        int channels = item.Length, width = TV.Count;
+        ref T origin = ref MemoryMarshal.GetReference(x);
+        TV inverseCount = TV.Create(1.0 / rows);
         for (; c <= channels - width; c += width)
         {
             TV t = default;
             for (int r = 0; r < rows; r++) t += TV.Load(ref Unsafe.Add(ref origin, r * channels + c));
-            TV m = t / count, s = default, q = default;
+            TV m = t * inverseCount, s = default, q = default;
             for (int r = 0; r < rows; r++)
             {
                 TV d = TV.Load(ref Unsafe.Add(ref origin, r * channels + c)) - m;
@@ -399,7 +472,7 @@ internal static class ShiftedMoments
                 q = TV.FusedMultiplyAdd(d, d, q);
             }
 
-            StoreColumn(item, c, rowsBefore, rows, count, t, m, s, q);
+            StoreColumn(item, c, rowsBefore, rows, inverseCount, t, m, s, q);
         }
 
         return c;
@@ -408,10 +481,10 @@ internal static class ShiftedMoments
     /// <summary>A column's chunk moments (Σx, shift m, Σ (x - m), Σ (x - m)²), written to item, or merged into it after the
     /// item's first <paramref name="rowsBefore"/> rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreColumn<TV>(MomentSpans item, int c, int rowsBefore, int rows, TV count, TV sum, TV shift, TV s1, TV s2)
+    private static void StoreColumn<TV>(MomentSpans item, int c, int rowsBefore, int rows, TV inverseCount, TV sum, TV shift, TV s1, TV s2)
         where TV : struct, IAccumulatorLanes<TV>
     {
-        TV high = shift, low = s1 / count, m2 = s2 - s1 * low;
+        TV high = shift, low = s1 * inverseCount, m2 = s2 - s1 * low;
         if (rowsBefore > 0)
         {
             TV partSum = sum, partHigh = high, partLow = low, partM2 = m2;

@@ -8,7 +8,10 @@ public static class LaneModel
 {
     public const int Lanes = 16;
 
-    public const int ChunkLanes = 32, ChunkLength = 2048, RowsPerChunk = 128;
+    public const int ChunkLanes = 32, ChunkLength = 2048;
+
+    /// <summary>Rows per chunk of the rows layout: about 2048 values, at least 8 rows.</summary>
+    public static int RowsPerChunk(int channels) => Math.Max(8, ChunkLength / channels);
 
     /// <summary>Moments of a group: Σx, the mean as High + Low, M2 = Σ (x - mean)².</summary>
     public readonly record struct GroupMoments(double Sum, double High, double Low, double M2);
@@ -16,7 +19,7 @@ public static class LaneModel
     /// <summary>
     /// Statistics of <paramref name="runs"/> runs of <paramref name="length"/> values from x[offset], stride apart: chunks of at most
     /// 2048 values (a long run cut, short runs grouped); per chunk, element i of a run to lane i mod 32, the 32 lanes folded by
-    /// halves; m = Σx / n, then Σ (x - m) and Σ (x - m)² (one fused multiply-add) the same way; chunks merged in order.
+    /// halves; m = Σx · (1/n), then Σ (x - m) and Σ (x - m)² (one fused multiply-add) the same way; chunks merged in order.
     /// </summary>
     public static GroupMoments RunMoments(double[] x, int offset, int runs, int stride, int length)
     {
@@ -56,7 +59,7 @@ public static class LaneModel
         var values = new double[ChunkLanes];
         for (int r = 0; r < runs; r++)
             for (int i = 0; i < length; i++) values[i % ChunkLanes] += x[offset + r * stride + i];
-        double sum = Fold(values), m = sum / n;
+        double inverse = 1.0 / n, sum = Fold(values), m = sum * inverse;
         var deviations = new double[ChunkLanes];
         var squares = new double[ChunkLanes];
         for (int r = 0; r < runs; r++)
@@ -66,7 +69,7 @@ public static class LaneModel
                 deviations[i % ChunkLanes] += d;
                 squares[i % ChunkLanes] = Math.FusedMultiplyAdd(d, d, squares[i % ChunkLanes]);
             }
-        double s1 = Fold(deviations), s2 = Fold(squares), low = s1 / n;
+        double s1 = Fold(deviations), s2 = Fold(squares), low = s1 * inverse;
         return new(sum, m, low, s2 - s1 * low);
     }
 
@@ -78,23 +81,23 @@ public static class LaneModel
     }
 
     /// <summary>Rows layout: channel c's statistics over <paramref name="rows"/> rows of <paramref name="channels"/>, in chunks of
-    /// 128 rows, each channel adding its rows in order.</summary>
+    /// <see cref="RowsPerChunk"/> rows, each channel adding its rows in order.</summary>
     public static GroupMoments RowMoments(double[] x, int rows, int channels, int c)
     {
         GroupMoments total = default;
-        for (int first = 0; first < rows; first += RowsPerChunk)
+        for (int first = 0; first < rows; first += RowsPerChunk(channels))
         {
-            int n = Math.Min(RowsPerChunk, rows - first);
+            int n = Math.Min(RowsPerChunk(channels), rows - first);
             double sum = 0;
             for (int r = first; r < first + n; r++) sum += x[r * channels + c];
-            double m = sum / n, s1 = 0, s2 = 0;
+            double inverse = 1.0 / n, m = sum * inverse, s1 = 0, s2 = 0;
             for (int r = first; r < first + n; r++)
             {
                 double d = x[r * channels + c] - m;
                 s1 += d;
                 s2 = Math.FusedMultiplyAdd(d, d, s2);
             }
-            double low = s1 / n;
+            double low = s1 * inverse;
             var chunk = new GroupMoments(sum, m, low, s2 - s1 * low);
             total = first == 0 ? chunk : Merge(total, first, chunk, n);
         }
