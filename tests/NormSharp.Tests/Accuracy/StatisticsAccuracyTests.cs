@@ -278,6 +278,39 @@ public class StatisticsAccuracyTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Statistics_AreBitIdenticalForAnyThreadCount_WithPlanesLargerThanAWorkItemAndWideRows()
+    {
+        // Planes of 90000 values (one work item each, merged across samples), wide rows (several row blocks and chunks
+        // of 8 rows), channels-last rows, small planes in several sample blocks.
+        var cases = new (nint[] Shape, bool ChannelsLast)[] { ([3, 2, 300, 300], false), ([300, 1024], false), ([8, 3, 100, 100], true), ([3000, 2, 5, 5], false) };
+        int original = NormSharpOptions.MaxDegreeOfParallelism;
+        try
+        {
+            foreach ((nint[] shape, bool channelsLast) in cases)
+            {
+                double[] values = Normal((int)shape.Aggregate((nint)1, (a, b) => a * b), 9, 3);
+                var x = channelsLast ? Tensor.Create(values, shape, NormLayout.ChannelsLastStrides(shape)) : Tensor.Create(values, shape);
+                Assert.True(NormLayout.TryDescribe(x, out NormLayout layout));
+                double[]? baseline = null;
+                foreach (int threads in new[] { 1, 2, 7 })
+                {
+                    NormSharpOptions.MaxDegreeOfParallelism = threads;
+                    double[] mean = new double[layout.Channels], invStd = new double[layout.Channels], unbiased = new double[layout.Channels];
+                    BatchNormExecution.Run(layout, x, Tensor.CreateFromShape<double>(x.Lengths), null, null, null, null, training: true, momentum: 1,
+                                           eps: 1e-5, mean, invStd, unbiased);
+                    double[] statistics = [.. mean, .. unbiased];
+                    baseline ??= statistics;
+                    Assert.Equal(baseline, statistics);
+                }
+            }
+        }
+        finally
+        {
+            NormSharpOptions.MaxDegreeOfParallelism = original;
+        }
+    }
+
+    [Fact]
     public void ExactReference_AgreesWithIntegerArithmetic()
     {
         foreach (Data data in Enum.GetValues<Data>())
