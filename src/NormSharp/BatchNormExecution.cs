@@ -135,10 +135,15 @@ internal static unsafe class BatchNormExecution
                     return;
                 }
 
-                // Large planes in memory order: each plane's moments.
+                // Large planes in memory order: each plane's moments (the span runs on to the block's end, so that the
+                // kernel fetches the next plane into the cache while it finishes this one).
                 (int firstPlane, int lastPlane) = l.PlaneBlock(index);
                 for (int p = firstPlane; p < lastPlane; p++)
-                    partials.Set(p, ShiftedMoments.ReduceRuns(new ReadOnlySpan<T>(X + (long)p * l.Spatial, l.Spatial), 1, l.Spatial, l.Spatial));
+                {
+                    var rest = new ReadOnlySpan<T>(X + (long)p * l.Spatial, (lastPlane - p) * l.Spatial);
+                    partials.Set(p, ShiftedMoments.ReduceRuns(rest, 1, l.Spatial, l.Spatial));
+                }
+
                 return;
             }
 

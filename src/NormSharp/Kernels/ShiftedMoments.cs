@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NormSharp.Kernels;
 
@@ -118,8 +119,9 @@ internal static class ShiftedMoments
     public const int Lanes = 16;
 
     /// <summary>
-    /// The moments of <paramref name="runs"/> runs of <paramref name="length"/> values, <paramref name="stride"/> apart
-    /// (the planes of one channel, or one plane): runs longer than a chunk are cut into chunks, shorter ones grouped.
+    /// The moments of <paramref name="runs"/> runs of <paramref name="length"/> values, <paramref name="stride"/> apart, from
+    /// x[0] (the planes of one channel, or one plane): runs longer than a chunk are cut into chunks, shorter ones grouped.
+    /// x may go on past the runs: a single run's following values are fetched into the cache ahead of the next call.
     /// </summary>
     public static Moments ReduceRuns<T>(ReadOnlySpan<T> x, int runs, int stride, int length) where T : unmanaged =>
         Vector512.IsHardwareAccelerated ? ReduceRuns<T, Lanes512>(x, runs, stride, length)
@@ -136,11 +138,10 @@ internal static class ShiftedMoments
         for (int first = 0; first < rows; first += rowsPerChunk)
         {
             int count = Math.Min(rowsPerChunk, rows - first);
-            ReadOnlySpan<T> chunk = x.Slice(first * channels, count * channels);
             int c = 0;
-            if (Vector512.IsHardwareAccelerated) c = ReduceColumns<T, Lanes512>(chunk, count, c, item, first);
-            else if (Vector256.IsHardwareAccelerated) c = ReduceColumns<T, Lanes256>(chunk, count, c, item, first);
-            ReduceColumns<T, ScalarLane>(chunk, count, c, item, first);
+            if (Vector512.IsHardwareAccelerated) c = ReduceColumns<T, Lanes512>(x, first, count, c, item);
+            else if (Vector256.IsHardwareAccelerated) c = ReduceColumns<T, Lanes256>(x, first, count, c, item);
+            ReduceColumns<T, ScalarLane>(x, first, count, c, item);
         }
     }
 
@@ -193,7 +194,9 @@ internal static class ShiftedMoments
                 for (int start = 0; start < length; start += ChunkLength)
                 {
                     int chunkLength = Math.Min(ChunkLength, length - start);
-                    Moments chunk = ReduceChunk<T, TV>(x, r * stride + start, 1, stride, chunkLength);
+                    // The next chunk: further along this run, the next run, or (one run) the values that follow it.
+                    int next = start + ChunkLength < length ? start + ChunkLength : r + 1 < runs ? stride : runs == 1 ? length : -1;
+                    Moments chunk = ReduceChunk<T, TV>(x, r * stride + start, 1, stride, chunkLength, next < 0 ? 0 : next - start);
                     total = count == 0 ? chunk : Merge(total, count, chunk, chunkLength);
                     count += chunkLength;
                 }
@@ -205,7 +208,8 @@ internal static class ShiftedMoments
         for (int first = 0; first < runs; first += runsPerChunk)
         {
             int chunkRuns = Math.Min(runsPerChunk, runs - first);
-            Moments chunk = ReduceChunk<T, TV>(x, first * stride, chunkRuns, stride, length);
+            int nextDistance = first + chunkRuns < runs ? chunkRuns * stride : runs == 1 ? length : 0;
+            Moments chunk = ReduceChunk<T, TV>(x, first * stride, chunkRuns, stride, length, nextDistance);
             total = count == 0 ? chunk : Merge(total, count, chunk, (double)chunkRuns * length);
             count += (double)chunkRuns * length;
         }
@@ -213,15 +217,16 @@ internal static class ShiftedMoments
         return total;
     }
 
-    /// <summary>One chunk: <paramref name="runs"/> runs of <paramref name="length"/> values from x[offset], stride apart.</summary>
+    /// <summary>One chunk: <paramref name="runs"/> runs of <paramref name="length"/> values from x[offset], stride apart; the
+    /// next chunk starts <paramref name="nextDistance"/> values further (0: none to fetch ahead).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Moments ReduceChunk<T, TV>(ReadOnlySpan<T> x, int offset, int runs, int stride, int length)
+    private static Moments ReduceChunk<T, TV>(ReadOnlySpan<T> x, int offset, int runs, int stride, int length, int nextDistance)
         where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
     {
         double count = (double)runs * length;
         double sum = SumValues<T, TV>(x, offset, runs, stride, length);
         double inverseCount = 1.0 / count, shift = sum * inverseCount;
-        (double s1, double s2) = SumDeviations<T, TV>(x, offset, runs, stride, length, shift);
+        (double s1, double s2) = SumDeviations<T, TV>(x, offset, runs, stride, length, shift, nextDistance);
         double low = s1 * inverseCount;
         return new(sum, shift, low, s2 - s1 * low);
     }
@@ -271,8 +276,11 @@ internal static class ShiftedMoments
         return Fold(lanes);
     }
 
-    /// <summary>Pass 2: Σ (x - shift) and Σ (x - shift)² in the 32 lanes each, folded.</summary>
-    private static (double Deviations, double Squares) SumDeviations<T, TV>(ReadOnlySpan<T> x, int offset, int runs, int stride, int length, double shift)
+    /// <summary>Pass 2: Σ (x - shift) and Σ (x - shift)² in the 32 lanes each, folded. Meanwhile the same positions
+    /// <paramref name="nextDistance"/> values further are fetched into the cache (the next chunk's pass 1 then finds them
+    /// there, rather than the memory idling while this pass computes).</summary>
+    private static (double Deviations, double Squares) SumDeviations<T, TV>(ReadOnlySpan<T> x, int offset, int runs, int stride, int length,
+                                                                           double shift, int nextDistance)
         where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
     {
         int width = TV.Count, full = length - length % ChunkLanes, tailLength = length - full;
@@ -292,6 +300,7 @@ internal static class ShiftedMoments
                 // d = x - m;  s += d;  q += d·d
                 for (int i = 0; i < full; i += ChunkLanes)
                 {
+                    if (nextDistance != 0) Prefetch<T, TV>(x, run + i + lane + nextDistance);
                     ref T at = ref Unsafe.Add(ref origin, run + i + lane);
                     TV d0 = TV.Load(ref at) - m;
                     TV d1 = TV.Load(ref Unsafe.Add(ref at, width)) - m;
@@ -325,6 +334,23 @@ internal static class ShiftedMoments
         }
 
         return (Fold(lanes[..ChunkLanes]), Fold(lanes[ChunkLanes..]));
+    }
+
+    /// <summary>Asks the cache for the 4·TV.Count values from x[at] (a hint, no effect on the results; nothing past x; vector
+    /// paths on x86 only).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Prefetch<T, TV>(ReadOnlySpan<T> x, int at) where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
+    {
+        int values = 4 * TV.Count, bytes = values * sizeof(T); // constants once the JIT has specialized the method
+        if (!Sse.IsSupported || TV.Count == 1 || (uint)at > (uint)(x.Length - values)) return;
+        byte* address = (byte*)Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetReference(x), at));
+        Sse.Prefetch0(address);
+        if (bytes > 64) Sse.Prefetch0(address + 64);
+        if (bytes > 128)
+        {
+            Sse.Prefetch0(address + 128);
+            Sse.Prefetch0(address + 192);
+        }
     }
 
     /// <summary>The 32 lanes held in four registers (Vector512), folded by halves as <see cref="Fold(Span{double})"/> does.</summary>
@@ -362,23 +388,24 @@ internal static class ShiftedMoments
         return lanes[0];
     }
 
-    /// <summary>Rows layout: the chunk's channels from c on, in columns of four registers of channels, then two, then one
-    /// (separate methods, each small enough for the JIT to inline its helpers and keep the sums in registers); returns the
-    /// first channel left (fewer than one register).</summary>
-    private static int ReduceColumns<T, TV>(ReadOnlySpan<T> x, int rows, int c, MomentSpans item, int rowsBefore)
+    /// <summary>Rows layout: the chunk of <paramref name="rows"/> rows from row <paramref name="first"/> of x, its channels
+    /// from c on, in columns of four registers of channels, then two, then one (separate methods, each small enough for
+    /// the JIT to inline its helpers and keep the sums in registers); returns the first channel left (fewer than one
+    /// register). Pass 2 fetches the next chunk's rows into the cache.</summary>
+    private static int ReduceColumns<T, TV>(ReadOnlySpan<T> x, int first, int rows, int c, MomentSpans item)
         where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
     {
-        c = ReduceColumnsOfFour<T, TV>(x, rows, c, item, rowsBefore);
-        c = ReduceColumnsOfTwo<T, TV>(x, rows, c, item, rowsBefore);
-        return ReduceColumnsOfOne<T, TV>(x, rows, c, item, rowsBefore);
+        c = ReduceColumnsOfFour<T, TV>(x, first, rows, c, item);
+        c = ReduceColumnsOfTwo<T, TV>(x, first, rows, c, item);
+        return ReduceColumnsOfOne<T, TV>(x, first, rows, c, item);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int ReduceColumnsOfFour<T, TV>(ReadOnlySpan<T> x, int rows, int c, MomentSpans item, int rowsBefore)
+    private static int ReduceColumnsOfFour<T, TV>(ReadOnlySpan<T> x, int first, int rows, int c, MomentSpans item)
         where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
     {
-        int channels = item.Length, width = TV.Count;
-        ref T origin = ref MemoryMarshal.GetReference(x);
+        int channels = item.Length, width = TV.Count, rowsBefore = first, nextDistance = NextChunkDistance(rows, channels);
+        ref T origin = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), first * channels);
         TV inverseCount = TV.Create(1.0 / rows);
         for (; c <= channels - 4 * width; c += 4 * width)
         {
@@ -399,6 +426,7 @@ internal static class ShiftedMoments
             TV q0 = default, q1 = default, q2 = default, q3 = default;
             for (int r = 0; r < rows; r++)
             {
+                if (nextDistance != 0) Prefetch<T, TV>(x, (first + r) * channels + c + nextDistance);
                 ref T at = ref Unsafe.Add(ref origin, r * channels + c);
                 TV d0 = TV.Load(ref at) - m0;
                 TV d1 = TV.Load(ref Unsafe.Add(ref at, width)) - m1;
@@ -421,11 +449,11 @@ internal static class ShiftedMoments
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int ReduceColumnsOfTwo<T, TV>(ReadOnlySpan<T> x, int rows, int c, MomentSpans item, int rowsBefore)
+    private static int ReduceColumnsOfTwo<T, TV>(ReadOnlySpan<T> x, int first, int rows, int c, MomentSpans item)
         where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
     {
-        int channels = item.Length, width = TV.Count;
-        ref T origin = ref MemoryMarshal.GetReference(x);
+        int channels = item.Length, width = TV.Count, rowsBefore = first, nextDistance = NextChunkDistance(rows, channels);
+        ref T origin = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), first * channels);
         TV inverseCount = TV.Create(1.0 / rows);
         for (; c <= channels - 2 * width; c += 2 * width)
         {
@@ -440,6 +468,7 @@ internal static class ShiftedMoments
             TV m0 = t0 * inverseCount, m1 = t1 * inverseCount, s0 = default, s1 = default, q0 = default, q1 = default;
             for (int r = 0; r < rows; r++)
             {
+                if (nextDistance != 0) Prefetch<T, TV>(x, (first + r) * channels + c + nextDistance);
                 ref T at = ref Unsafe.Add(ref origin, r * channels + c);
                 TV d0 = TV.Load(ref at) - m0;
                 TV d1 = TV.Load(ref Unsafe.Add(ref at, width)) - m1;
@@ -456,11 +485,11 @@ internal static class ShiftedMoments
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int ReduceColumnsOfOne<T, TV>(ReadOnlySpan<T> x, int rows, int c, MomentSpans item, int rowsBefore)
+    private static int ReduceColumnsOfOne<T, TV>(ReadOnlySpan<T> x, int first, int rows, int c, MomentSpans item)
         where T : unmanaged where TV : struct, IAccumulatorLanes<TV>
     {
-        int channels = item.Length, width = TV.Count;
-        ref T origin = ref MemoryMarshal.GetReference(x);
+        int channels = item.Length, width = TV.Count, rowsBefore = first, nextDistance = NextChunkDistance(rows, channels);
+        ref T origin = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), first * channels);
         TV inverseCount = TV.Create(1.0 / rows);
         for (; c <= channels - width; c += width)
         {
@@ -469,6 +498,7 @@ internal static class ShiftedMoments
             TV m = t * inverseCount, s = default, q = default;
             for (int r = 0; r < rows; r++)
             {
+                if (nextDistance != 0) Prefetch<T, TV>(x, (first + r) * channels + c + nextDistance);
                 TV d = TV.Load(ref Unsafe.Add(ref origin, r * channels + c)) - m;
                 s += d;
                 q = TV.FusedMultiplyAdd(d, d, q);
@@ -479,6 +509,11 @@ internal static class ShiftedMoments
 
         return c;
     }
+
+    /// <summary>Rows layout: how far ahead the next chunk's rows start (0: do not fetch them early). Chunks of the minimum 8
+    /// rows are wide rows, often a multiple of 4 KB apart; fetching 8 more into the same cache sets would evict the
+    /// chunk before its second pass.</summary>
+    private static int NextChunkDistance(int rows, int channels) => RowsPerChunk(channels) > 8 ? rows * channels : 0;
 
     /// <summary>A column's chunk moments (Σx, shift m, Σ (x - m), Σ (x - m)²), written to item, or merged into it after the
     /// item's first <paramref name="rowsBefore"/> rows.</summary>
