@@ -66,11 +66,12 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
         return (index / ItemsPerChannel, first, Math.Min(Batch, first + PlanesPerItem));
     }
 
-    /// <summary>Doubles of partial sums a reduction keeps for two sums: 2 per (n, c) plane, or 2 × C per row block.</summary>
+    /// <summary>Backward (Σ dy and Σ (x - mean)·dy): doubles of partial sums a reduction keeps for two sums: 2 per (n, c) plane,
+    /// or 2 × C per row block.</summary>
     public int PartialsLength => IsRows ? ReductionItems * 2 * Channels : ReducesPlaneByPlane ? Batch * Channels * 2 : ReductionItems * 2 * Kernels.ShiftedMoments.Lanes;
 
     /// <summary>
-    /// The two totals of channel c from the partials: for large planes, each plane's two sums (its 16 lanes already
+    /// Backward: the two totals of channel c from the partials: for large planes, each plane's two sums (its 16 lanes already
     /// added in lane order) added in sample order; for small planes, the sample blocks' 16 lanes added in block order,
     /// then the lanes in lane order; for rows, the row blocks' sums added in block order. Fixed by the shape alone, so
     /// independent of the thread count.
