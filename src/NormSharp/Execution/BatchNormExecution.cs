@@ -6,11 +6,11 @@ namespace NormSharp;
 
 /// <summary>
 /// Runs the forward kernels over a validated, non-empty input whose layout the kernels read directly
-/// (<see cref="NormLayout"/>). Training: one read pass of shifted moments, a per-channel finish (mean,
-/// invStd, running update, the folded alpha and beta), then one read-and-write pass. Evaluation: the fold
-/// from the running statistics, then the same single pass. Work is cut into items by the shape alone
-/// (about 64K elements each), partial sums are combined in item order: the bits do not depend on the
-/// degree of parallelism.
+/// (<see cref="NormLayout"/>). Training: the moments pass (one read of memory, each L1-sized chunk read twice:
+/// <see cref="ShiftedMoments"/>), a per-channel finish (mean, invStd, running update, the folded alpha and beta),
+/// then one read-and-write pass. Evaluation: the fold from the running statistics, then the same single pass.
+/// Work is cut into items by the shape alone (about 64K elements each), partial results are combined in item
+/// order: the bits do not depend on the degree of parallelism.
 /// </summary>
 internal static unsafe class BatchNormExecution
 {
@@ -32,8 +32,8 @@ internal static unsafe class BatchNormExecution
         T[] folded = Scratch<T>.Second(2 * channels); // Second: for T = double, First is the moments array
         ForwardWork<T> work = ForwardWork<T>.ForThisThread;
         work.Layout = layout;
-        int momentItems = layout.ReductionItems;
-        double[] moments = training ? Scratch<double>.First(layout.PartialsLength + channels) : [];
+        int momentItems = layout.ReductionItems, partials = layout.MomentPartials;
+        double[] moments = training ? Scratch<double>.First(4 * (partials + channels)) : [];
 
         fixed (T* px = TensorStorage.Span(x))
         fixed (T* py = TensorStorage.Span(y))
@@ -46,20 +46,18 @@ internal static unsafe class BatchNormExecution
             work.Beta = pFolded + channels;
             if (training)
             {
-                // The moments pass; the shift of a channel is its first value.
                 work.Partials = pMoments;
-                work.Shift = pMoments + layout.PartialsLength;
-                for (int c = 0; c < channels; c++)
-                    work.Shift[c] = double.CreateTruncating(layout.IsRows ? px[c] : px[(long)c * layout.Spatial]);
+                work.PartialCount = partials;
                 work.Phase = ForwardWork<T>.Moments;
                 WorkerPool.For(momentItems, work);
 
+                MomentSpans totals = MomentSpans.Over(pMoments + 4L * partials, channels);
+                layout.CombineMoments(MomentSpans.Over(pMoments, partials), totals);
                 long count = (long)layout.Batch * layout.Spatial;
                 double inverseCount = 1.0 / count, inverseCountLessOne = 1.0 / (count - 1);
                 for (int c = 0; c < channels; c++)
                 {
-                    (double s1, double s2) = layout.CombinePartials(pMoments, c);
-                    (double mean, double varSum) = ShiftedMoments.MeanAndVarSum(work.Shift[c], s1, s2, inverseCount);
+                    (double mean, double varSum) = ShiftedMoments.MeanAndVarSum(totals[c], count);
                     double invStd = ShiftedMoments.InvStd(varSum * inverseCount, eps);
                     if (!rm.IsEmpty) rm[c] = RunningStatistics.Blend(rm[c], mean, momentum);
                     if (!rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSum * inverseCountLessOne, momentum);
@@ -104,7 +102,8 @@ internal static unsafe class BatchNormExecution
         private static ForwardWork<T>? cached;
 
         public T* X, Y, Alpha, Beta;
-        public double* Partials, Shift;
+        public double* Partials;
+        public int PartialCount;
         public NormLayout Layout;
         public int Phase;
 
@@ -115,52 +114,34 @@ internal static unsafe class BatchNormExecution
             NormLayout l = Layout;
             if (Phase == Moments)
             {
+                MomentSpans partials = MomentSpans.Over(Partials, PartialCount);
                 if (l.IsRows)
                 {
+                    // A block of rows: each channel's moments over them.
                     (int first, int rows) = l.RowBlock(index);
-                    double* partial = Partials + (long)index * 2 * l.Channels;
-                    var shift = new ReadOnlySpan<double>(Shift, l.Channels);
-                    var sum = new Span<double>(partial, l.Channels);
-                    var squares = new Span<double>(partial + l.Channels, l.Channels);
-                    if (typeof(T) == typeof(float))
-                        ShiftedMoments.AccumulateRows(new ReadOnlySpan<float>((float*)X + (long)first * l.Channels, rows * l.Channels), rows, shift, sum, squares);
-                    else
-                        ShiftedMoments.AccumulateRows(new ReadOnlySpan<double>((double*)X + (long)first * l.Channels, rows * l.Channels), rows, shift, sum, squares);
+                    ShiftedMoments.ReduceRows(new ReadOnlySpan<T>(X + (long)first * l.Channels, rows * l.Channels), rows,
+                                              partials.Slice(index * l.Channels, l.Channels));
                     return;
                 }
 
                 if (!l.ReducesPlaneByPlane)
                 {
-                    // Small planes: one channel, a block of samples, its planes added into the same 16 lanes.
+                    // Small planes: one channel over a block of samples, its planes strided runs.
                     (int channel, int firstSample, int lastSample) = l.SampleBlock(index);
-                    double* itemLanes = Partials + (long)index * 2 * ShiftedMoments.Lanes;
-                    var itemSum = new Span<double>(itemLanes, ShiftedMoments.Lanes);
-                    var itemSquares = new Span<double>(itemLanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
                     long begin = ((long)firstSample * l.Channels + channel) * l.Spatial;
                     int runs = lastSample - firstSample, stride = l.Channels * l.Spatial;
                     int span = (runs - 1) * stride + l.Spatial;
-                    if (typeof(T) == typeof(float))
-                        ShiftedMoments.AccumulateRuns(new ReadOnlySpan<float>((float*)X + begin, span), runs, stride, l.Spatial, Shift[channel], itemSum, itemSquares);
-                    else
-                        ShiftedMoments.AccumulateRuns(new ReadOnlySpan<double>((double*)X + begin, span), runs, stride, l.Spatial, Shift[channel], itemSum, itemSquares);
+                    partials.Set(index, ShiftedMoments.ReduceRuns(new ReadOnlySpan<T>(X + begin, span), runs, stride, l.Spatial));
                     return;
                 }
 
-                // Large planes in memory order: each plane's 16 lanes, summed in lane order, become its two partials.
+                // Large planes in memory order: each plane's moments (the span runs on to the block's end, so that the
+                // kernel fetches the next plane into the cache while it finishes this one).
                 (int firstPlane, int lastPlane) = l.PlaneBlock(index);
-                Span<double> lanes = stackalloc double[2 * ShiftedMoments.Lanes];
                 for (int p = firstPlane; p < lastPlane; p++)
                 {
-                    int c = p % l.Channels;
-                    lanes.Clear();
-                    Span<double> laneSum = lanes[..ShiftedMoments.Lanes], laneSquares = lanes[ShiftedMoments.Lanes..];
-                    long offset = (long)p * l.Spatial;
-                    if (typeof(T) == typeof(float))
-                        ShiftedMoments.AccumulateRun(new ReadOnlySpan<float>((float*)X + offset, l.Spatial), Shift[c], laneSum, laneSquares);
-                    else
-                        ShiftedMoments.AccumulateRun(new ReadOnlySpan<double>((double*)X + offset, l.Spatial), Shift[c], laneSum, laneSquares);
-                    Partials[2 * p] = ShiftedMoments.SumLanes(laneSum);
-                    Partials[2 * p + 1] = ShiftedMoments.SumLanes(laneSquares);
+                    var rest = new ReadOnlySpan<T>(X + (long)p * l.Spatial, (lastPlane - p) * l.Spatial);
+                    partials.Set(p, ShiftedMoments.ReduceRuns(rest, 1, l.Spatial, l.Spatial));
                 }
 
                 return;

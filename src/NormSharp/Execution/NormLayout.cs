@@ -66,11 +66,12 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
         return (index / ItemsPerChannel, first, Math.Min(Batch, first + PlanesPerItem));
     }
 
-    /// <summary>Doubles of partial sums a reduction keeps for two sums: 2 per (n, c) plane, or 2 × C per row block.</summary>
+    /// <summary>Backward (Σ dy and Σ (x - mean)·dy): doubles of partial sums a reduction keeps for two sums: 2 per (n, c) plane,
+    /// or 2 × C per row block.</summary>
     public int PartialsLength => IsRows ? ReductionItems * 2 * Channels : ReducesPlaneByPlane ? Batch * Channels * 2 : ReductionItems * 2 * Kernels.ShiftedMoments.Lanes;
 
     /// <summary>
-    /// The two totals of channel c from the partials: for large planes, each plane's two sums (its 16 lanes already
+    /// Backward: the two totals of channel c from the partials: for large planes, each plane's two sums (its 16 lanes already
     /// added in lane order) added in sample order; for small planes, the sample blocks' 16 lanes added in block order,
     /// then the lanes in lane order; for rows, the row blocks' sums added in block order. Fixed by the shape alone, so
     /// independent of the thread count.
@@ -115,6 +116,52 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
         }
 
         return (Kernels.ShiftedMoments.SumLanes(total[..lanes]), Kernels.ShiftedMoments.SumLanes(total[lanes..]));
+    }
+
+    /// <summary>Training statistics: the partial moments a reduction keeps (<see cref="Kernels.MomentSpans"/>, four doubles
+    /// each): one per (row block, channel), per (n, c) plane, or per (channel, block of samples).</summary>
+    public int MomentPartials => IsRows ? ReductionItems * Channels : ReducesPlaneByPlane ? Batch * Channels : ReductionItems;
+
+    /// <summary>
+    /// Merges the partial moments into each channel's total (<see cref="Kernels.ShiftedMoments"/>): row blocks in block
+    /// order; planes in sample order; sample blocks in block order. Fixed by the shape alone, so independent of the
+    /// thread count.
+    /// </summary>
+    public void CombineMoments(Kernels.MomentSpans partials, Kernels.MomentSpans totals)
+    {
+        int channels = Channels;
+        if (IsRows || ReducesPlaneByPlane)
+        {
+            // Row blocks, or the planes of sample n: one group of C partials, each over the same count.
+            int groups = IsRows ? ReductionItems : Batch;
+            partials.Slice(0, channels).CopyTo(totals);
+            double count = IsRows ? RowBlock(0).Count : Spatial;
+            for (int group = 1; group < groups; group++)
+            {
+                double partCount = IsRows ? RowBlock(group).Count : Spatial;
+                Kernels.ShiftedMoments.Merge(totals, count, partials.Slice(group * channels, channels), partCount);
+                count += partCount;
+            }
+
+            return;
+        }
+
+        int itemsPerChannel = ItemsPerChannel;
+        for (int c = 0; c < channels; c++)
+        {
+            int first = c * itemsPerChannel;
+            Kernels.Moments total = partials[first];
+            double count = (double)(SampleBlock(first).EndSample - SampleBlock(first).FirstSample) * Spatial;
+            for (int item = first + 1; item < first + itemsPerChannel; item++)
+            {
+                (_, int firstSample, int endSample) = SampleBlock(item);
+                double partCount = (double)(endSample - firstSample) * Spatial;
+                total = Kernels.ShiftedMoments.Merge(total, count, partials[item], partCount);
+                count += partCount;
+            }
+
+            totals.Set(c, total);
+        }
     }
 
     /// <summary>Describes a tensor the kernels can read as it is; false for other strides (copy to row-major first).</summary>

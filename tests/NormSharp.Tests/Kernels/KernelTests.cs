@@ -17,101 +17,107 @@ public class KernelTests
         return Enumerable.Range(0, length).Select(_ => offset + random.NextDouble() * 4 - 1).ToArray();
     }
 
+    private static void AssertBitIdentical(LaneModel.GroupMoments expected, Moments actual, string context)
+    {
+        Assert.True(expected.Sum.Equals(actual.Sum) && expected.High.Equals(actual.MeanHigh) && expected.Low.Equals(actual.MeanLow) && expected.M2.Equals(actual.M2),
+                    $"{context}: expected {expected}, got {actual}");
+    }
+
     [Fact]
     public void ShiftedMoments_Float_EveryLength_MatchesTheLaneModelBitForBit()
     {
-        foreach (int length in Lengths)
+        foreach (int length in Lengths.Skip(1).Concat([2047, 2048, 2049, 4096 + 17]))
         {
             float[] x = Values(length, length, 1e3).Select(v => (float)v).ToArray();
-            double shift = length > 0 ? x[0] : 0;
-            var sum = new double[16];
-            var squares = new double[16];
-            ShiftedMoments.AccumulateRun(x, shift, sum, squares);
-            var (expectedSum, expectedSquares) = LaneModel.Moments(x.Select(v => (double)v).ToArray(), shift);
-            Assert.Equal(expectedSum, sum);
-            Assert.Equal(expectedSquares, squares);
+            Moments actual = ShiftedMoments.ReduceRuns<float>(x, 1, length, length);
+            AssertBitIdentical(LaneModel.RunMoments(x.Select(v => (double)v).ToArray(), 0, 1, length, length), actual, $"length {length}");
         }
     }
 
     [Fact]
     public void ShiftedMoments_Double_EveryLength_MatchesTheLaneModelBitForBit()
     {
-        foreach (int length in Lengths)
+        foreach (int length in Lengths.Skip(1).Concat([2047, 2048, 2049, 4096 + 17]))
         {
             double[] x = Values(length, length, -50);
-            double shift = length > 0 ? x[0] : 0;
-            var sum = new double[16];
-            var squares = new double[16];
-            ShiftedMoments.AccumulateRun(x, shift, sum, squares);
-            var (expectedSum, expectedSquares) = LaneModel.Moments(x, shift);
-            Assert.Equal(expectedSum, sum);
-            Assert.Equal(expectedSquares, squares);
+            AssertBitIdentical(LaneModel.RunMoments(x, 0, 1, length, length), ShiftedMoments.ReduceRuns<double>(x, 1, length, length), $"length {length}");
         }
     }
 
     [Fact]
-    public void ShiftedMoments_SeveralStridedRuns_EachRunStartsAtLaneZero()
+    public void ShiftedMoments_SeveralStridedRuns_MatchTheLaneModel_AndIgnoreTheValuesBetweenRuns()
     {
-        foreach (int length in new[] { 1, 7, 16, 17, 49, 196 })
+        // Short runs grouped into chunks (more runs than one chunk holds for the short lengths), and long runs cut into chunks.
+        foreach (int length in new[] { 1, 7, 16, 17, 31, 32, 33, 49, 196, 255, 3000 })
         {
-            const int runs = 3, gap = 5;
-            float[] x = Values(runs * (length + gap), length, 10).Select(v => (float)v).ToArray();
-            var sum = new double[16];
-            var squares = new double[16];
-            ShiftedMoments.AccumulateRuns(x, runs, length + gap, length, x[0], sum, squares);
-            var expectedSum = new double[16];
-            var expectedSquares = new double[16];
+            const int gap = 5;
+            int runs = length < 100 ? 2048 / length + 3 : 3;
+            double[] values = Values(runs * (length + gap), length, 10);
             for (int r = 0; r < runs; r++)
-                for (int i = 0; i < length; i++)
-                {
-                    double d = x[r * (length + gap) + i] - (double)x[0];
-                    expectedSum[i % 16] += d;
-                    expectedSquares[i % 16] += d * d;
-                }
-            Assert.Equal(expectedSum, sum);
-            Assert.Equal(expectedSquares, squares);
+                for (int g = 0; g < gap && r < runs - 1; g++) values[r * (length + gap) + length + g] = g % 2 == 0 ? double.PositiveInfinity : double.NaN;
+            int span = (runs - 1) * (length + gap) + length;
+            float[] floats = values.Take(span).Select(v => (float)v).ToArray();
+            double[] floatsAsDouble = floats.Select(v => (double)v).ToArray();
+            AssertBitIdentical(LaneModel.RunMoments(floatsAsDouble, 0, runs, length + gap, length),
+                               ShiftedMoments.ReduceRuns<float>(floats, runs, length + gap, length), $"float, length {length}");
+            AssertBitIdentical(LaneModel.RunMoments(values, 0, runs, length + gap, length),
+                               ShiftedMoments.ReduceRuns<double>(values.AsSpan(0, span), runs, length + gap, length), $"double, length {length}");
+        }
+    }
+
+    [Fact]
+    public void ShiftedMoments_Rows_EveryChannelCount_MatchesTheLaneModelBitForBit()
+    {
+        foreach (int rows in new[] { 1, 7, 8, 9, 128, 300, 2100 })
+        foreach (int channels in Enumerable.Range(1, 70))
+        {
+            double[] values = Values(rows * channels, channels, 5);
+            float[] floats = values.Select(v => (float)v).ToArray();
+            double[] floatsAsDouble = floats.Select(v => (double)v).ToArray();
+            double[] storage = new double[8 * channels];
+            ShiftedMoments.ReduceRows<float>(floats, rows, new MomentSpans(storage.AsSpan(0, channels), storage.AsSpan(channels, channels),
+                                                                           storage.AsSpan(2 * channels, channels), storage.AsSpan(3 * channels, channels)));
+            ShiftedMoments.ReduceRows<double>(values, rows, new MomentSpans(storage.AsSpan(4 * channels, channels), storage.AsSpan(5 * channels, channels),
+                                                                            storage.AsSpan(6 * channels, channels), storage.AsSpan(7 * channels, channels)));
+            for (int c = 0; c < channels; c++)
+            {
+                AssertBitIdentical(LaneModel.RowMoments(floatsAsDouble, rows, channels, c),
+                                   new Moments(storage[c], storage[channels + c], storage[2 * channels + c], storage[3 * channels + c]), $"float, {rows}x{channels}, channel {c}");
+                AssertBitIdentical(LaneModel.RowMoments(values, rows, channels, c),
+                                   new Moments(storage[4 * channels + c], storage[5 * channels + c], storage[6 * channels + c], storage[7 * channels + c]), $"double, {rows}x{channels}, channel {c}");
+            }
+        }
+    }
+
+    [Fact]
+    public void ShiftedMoments_Merge_EveryGroupCount_MatchesTheLaneModelBitForBit()
+    {
+        foreach (int groups in Enumerable.Range(1, 40))
+        {
+            double[] a = Values(4 * groups, groups, 3), b = Values(4 * groups, groups + 1, -2);
+            MomentSpans Spans(double[] v) => new(v.AsSpan(0, groups), v.AsSpan(groups, groups), v.AsSpan(2 * groups, groups), v.AsSpan(3 * groups, groups));
+            var expected = new LaneModel.GroupMoments[groups];
+            for (int g = 0; g < groups; g++)
+            {
+                Moments first = Spans(a)[g], second = Spans(b)[g];
+                expected[g] = LaneModel.Merge(new(first.Sum, first.MeanHigh, first.MeanLow, first.M2), 1000, new(second.Sum, second.MeanHigh, second.MeanLow, second.M2), 24);
+                AssertBitIdentical(expected[g], ShiftedMoments.Merge(first, 1000, second, 24), $"one group of {groups}");
+            }
+
+            ShiftedMoments.Merge(Spans(a), 1000, Spans(b), 24);
+            for (int g = 0; g < groups; g++) AssertBitIdentical(expected[g], Spans(a)[g], $"group {g} of {groups}");
         }
     }
 
     [Fact]
     public void ShiftedMoments_MeanAndVariance_AccurateForLargeMeans()
     {
-        // 1e4 ± 1 in double: the shifted sums keep the variance to near machine precision.
-        double[] x = Values(10_000, 3, 1e4);
-        var sum = new double[16];
-        var squares = new double[16];
-        ShiftedMoments.AccumulateRun(x, x[0], sum, squares);
-        var (mean, varSum) = ShiftedMoments.MeanAndVarSum(x[0], ShiftedMoments.SumLanes(sum), ShiftedMoments.SumLanes(squares), 1.0 / x.Length);
-        double exactMean = x.Average();
-        double exactVarSum = x.Sum(v => (v - exactMean) * (v - exactMean));
-        Assert.True(Math.Abs(mean - exactMean) <= 1e-14 * exactMean, $"{mean} vs {exactMean}");
-        Assert.True(Math.Abs(varSum - exactVarSum) <= 1e-10 * exactVarSum, $"{varSum} vs {exactVarSum}");
-    }
-
-    [Fact]
-    public void ShiftedMoments_Rows_EveryChannelCount_MatchesScalarBitForBit()
-    {
-        foreach (int rows in new[] { 7, 300 })
-        foreach (int channels in Enumerable.Range(1, 40))
-        {
-            float[] x = Values(rows * channels, channels, 5).Select(v => (float)v).ToArray();
-            double[] shift = x.Take(channels).Select(v => (double)v).ToArray();
-            var sum = new double[channels];
-            var squares = new double[channels];
-            ShiftedMoments.AccumulateRows(x, rows, shift, sum, squares);
-            for (int c = 0; c < channels; c++)
-            {
-                double s = 0, q = 0;
-                for (int r = 0; r < rows; r++)
-                {
-                    double d = x[r * channels + c] - shift[c];
-                    s += d;
-                    q += d * d;
-                }
-                Assert.Equal(s, sum[c]);
-                Assert.Equal(q, squares[c]);
-            }
-        }
+        // 1e8 + [-1, 3) in double: the chunk means keep the variance to near machine precision.
+        double[] x = Values(10_000, 3, 1e8);
+        (double mean, double varSum) = ShiftedMoments.MeanAndVarSum(ShiftedMoments.ReduceRuns<double>(x, 1, x.Length, x.Length), x.Length);
+        (double exactMean, double exactVarSum) = Accuracy.ExactStatistics.Of(x);
+        Assert.True(Math.Abs(mean - exactMean) <= 1e-15 * exactMean, $"{mean} vs {exactMean}");
+        Assert.True(Math.Abs(varSum - exactVarSum) <= 1e-13 * exactVarSum, $"{varSum} vs {exactVarSum}");
     }
 
     [Fact]
