@@ -21,8 +21,8 @@ internal static unsafe class BatchNormBackwardExecution
         double inverseCount = 1.0 / ((long)layout.Batch * layout.Spatial);
         BackwardWork<T> work = BackwardWork<T>.ForThisThread;
         work.Layout = layout;
-        double[] doubles = Scratch<double>.First(layout.PartialsLength + channels);
-        T[] parameters = Scratch<T>.Second(4 * channels); // Second: for T = double, First holds the partial sums
+        double[] doubles = ScratchBuffers<double>.BackwardSums(layout.PartialsLength + channels);
+        T[] parameters = ScratchBuffers<T>.BackwardCoefficients(4 * channels);
 
         fixed (T* px = TensorStorage.Span(x))
         fixed (T* pdy = TensorStorage.Span(dy))

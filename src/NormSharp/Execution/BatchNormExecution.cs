@@ -29,11 +29,11 @@ internal static unsafe class BatchNormExecution
         Span<T> rv = runningVar is null ? default : TensorStorage.Span(runningVar);
         Span<T> w = weight is null ? default : TensorStorage.Span(weight);
         Span<T> b = bias is null ? default : TensorStorage.Span(bias);
-        T[] folded = Scratch<T>.Second(2 * channels); // Second: for T = double, First is the moments array
+        T[] folded = ScratchBuffers<T>.ScaleAndShift(2 * channels);
         ForwardWork<T> work = ForwardWork<T>.ForThisThread;
         work.Layout = layout;
         int momentItems = layout.ReductionItems, partials = layout.MomentPartials;
-        double[] moments = training ? Scratch<double>.First(4 * (partials + channels)) : [];
+        double[] moments = training ? ScratchBuffers<double>.Moments(4 * (partials + channels)) : [];
 
         fixed (T* px = TensorStorage.Span(x))
         fixed (T* py = TensorStorage.Span(y))

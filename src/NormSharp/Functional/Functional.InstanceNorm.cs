@@ -128,7 +128,7 @@ public static partial class Functional
 
         bool updates = update == RunningUpdate.Blend;
         double[]? planeMean = updates ? savedMean ?? new double[groups] : savedMean;
-        double[]? planeVar = updates ? Scratch<double>.Third(groups) : null;
+        double[]? planeVar = updates ? ScratchBuffers<double>.PlaneVariances(groups) : null;
         BatchNormExecution.Run(layout, x, output, useInputStats ? null : runningMean, useInputStats ? null : runningVar,
                                weight, bias, useInputStats, momentum, eps, planeMean, savedInvStd, planeVar);
         if (updates)
