@@ -43,4 +43,18 @@ public sealed class Parameter<T>
 
     /// <summary>Whether backward computes a gradient for this parameter (default true).</summary>
     public bool RequiresGrad { get; set; } = true;
+
+    /// <summary>As PyTorch prints a parameter: <c>Parameter containing:</c> and its values.</summary>
+    public override string ToString() =>
+        "Parameter containing:\n" + TensorText.Format(Data.Lengths, Values(), Suffix(), integral: false)[..^1] +
+        (RequiresGrad ? ", requires_grad=True)" : ")");
+
+    private double[] Values()
+    {
+        var flat = new T[Data.FlattenedLength];
+        Data.FlattenTo(flat);
+        return flat.Select(v => Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+    }
+
+    private static string Suffix() => typeof(T) == typeof(double) ? ", dtype=torch.float64" : "";
 }

@@ -140,7 +140,14 @@ public sealed class StateTensor
     /// <summary>The raw values array (float[], double[] or long[]), for serializers.</summary>
     internal Array Values => values;
 
-    /// <inheritdoc/>
+    /// <summary>The values as PyTorch prints a tensor, with its dtype when it is not float32, e.g.
+    /// <c>tensor([0.1000, 0.2000], dtype=torch.float16)</c> or <c>tensor(12)</c> for a counter.</summary>
     public override string ToString() =>
-        $"{DType}[{string.Join(", ", shape)}]";
+        TensorText.Format(shape.Select(l => (nint)l).ToArray(), ToDoubles(), DType switch
+        {
+            StateDType.Float64 => ", dtype=torch.float64",
+            StateDType.Float16 => ", dtype=torch.float16",
+            StateDType.BFloat16 => ", dtype=torch.bfloat16",
+            _ => "",
+        }, integral: DType == StateDType.Int64);
 }

@@ -17,6 +17,7 @@ public partial class LayeringTests
         ["Functional"] = ["Modules", "Serialization"],
         ["State"] = ["Modules", "Functional", "Execution", "Kernels", "Serialization"],
         ["Serialization"] = ["Modules", "Functional", "Execution", "Kernels"],
+        ["Tensors"] = ["Modules", "Functional", "State", "Serialization", "Kernels"],
         ["Diagnostics"] = ["Modules", "Functional", "Execution", "Kernels", "Serialization", "State"],
     };
 

@@ -395,4 +395,9 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
                 "TrackRunningStats is true but this layer was built with trackRunningStats: false, so it has no running " +
                 "statistics to reset (PyTorch: 'NoneType' object has no attribute 'zero_').");
     }
+
+    /// <summary>The layer as PyTorch prints it, e.g. <c>BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)</c>.</summary>
+    public override string ToString() =>
+        $"{ModuleName}({NumFeatures}, eps={PythonNumber.Repr(Eps)}, momentum={(Momentum is double m ? PythonNumber.Repr(m) : "None")}, " +
+        $"affine={PythonNumber.Repr(Affine)}, track_running_stats={PythonNumber.Repr(TrackRunningStats)})";
 }
