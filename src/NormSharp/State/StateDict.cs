@@ -84,6 +84,21 @@ public sealed class StateDict : IEnumerable<KeyValuePair<string, StateTensor>>
         return copy;
     }
 
+    /// <summary>
+    /// The entries whose keys start with <paramref name="prefix"/>, with the prefix removed, in order, with the same
+    /// version: one layer's state out of a model's (Python's <c>{k[len(p):]: v for k, v in sd.items() if k.startswith(p)}</c>).
+    /// </summary>
+    /// <param name="prefix">The module path and its dot, e.g. <c>"layer1.0.bn1."</c>.</param>
+    /// <example><code>new BatchNorm2d(64).LoadStateDict(model.StateDict().WithoutPrefix("layer1.0.bn1."));</code></example>
+    public StateDict WithoutPrefix(string prefix)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        var part = new StateDict(Version);
+        foreach (string key in order)
+            if (key.Length > prefix.Length && key.StartsWith(prefix, StringComparison.Ordinal)) part[key[prefix.Length..]] = entries[key];
+        return part;
+    }
+
     /// <inheritdoc/>
     public IEnumerator<KeyValuePair<string, StateTensor>> GetEnumerator() =>
         order.Select(key => new KeyValuePair<string, StateTensor>(key, entries[key])).GetEnumerator();

@@ -1,3 +1,5 @@
+using NormSharp.Serialization;
+
 namespace NormSharp.Tests.Readme;
 
 /// <summary>The README's quick start, compiled and run: if this breaks, the README is wrong.</summary>
@@ -41,38 +43,61 @@ public class QuickStartTests
         Assert.Null(bn.Weight!.Grad);
     }
 
+    private static readonly object CurrentDirectoryLock = new();
+
     [Fact]
-    public void CheckpointExample_CompilesRunsAndRoundTrips()
+    public void CheckpointExample_RunsAsPrinted()
     {
         string folder = Directory.CreateTempSubdirectory("normsharp-readme-").FullName;
-        try
+        lock (CurrentDirectoryLock)
         {
-            string norms = Path.Combine(folder, "norms.safetensors");
-
-            // --- README checkpoints example (keep in sync with README.md) ---
-            var model = new NormModuleCollection("ResNet")
+            string previous = Directory.GetCurrentDirectory();
+            Directory.SetCurrentDirectory(folder);
+            try
             {
-                ["bn1"] = new BatchNorm2d(64),
-                ["layer1.0.bn1"] = new BatchNorm2d(64),
-                ["head.norm"] = new InstanceNorm1d(8, affine: true),
-            };
-            model.SaveSafeTensors(norms);                               // keys bn1.weight, ..., layer1.0.bn1.num_batches_tracked
-            model.LoadSafeTensors(norms, strict: true);                 // all layers or none
+                // --- README checkpoints example ---
+                var model = new NormModuleCollection("ResNet")
+                {
+                    ["bn1"] = new BatchNorm2d(64),
+                    ["layer1.0.bn1"] = new BatchNorm2d(64),
+                    ["head.norm"] = new InstanceNorm1d(8, affine: true),
+                };
+                model.SaveSafeTensors("norms.safetensors");                 // keys bn1.weight, ..., layer1.0.bn1.num_batches_tracked
+                model.LoadSafeTensors("norms.safetensors", strict: true);   // all layers or none
 
-            StateDict tensors = NormSharp.Serialization.SafeTensors.ReadFile(norms).Tensors;   // any safetensors file
-            // --- end of checkpoints example ---
+                StateDict tensors = SafeTensors.ReadFile("norms.safetensors").Tensors;   // any safetensors file
+                var bn1 = new BatchNorm2d<double>(64);                                     // F32/F64/F16/BF16 converted to the layer's type
+                bn1.LoadStateDict(tensors.WithoutPrefix("bn1."));                          // one layer's entries, its prefix removed
+                // --- end of README checkpoints example ---
 
-            var single = new BatchNorm2d<double>(64);
-            var sub = new StateDict();
-            foreach (var (key, value) in tensors)
-                if (key.StartsWith("bn1.", StringComparison.Ordinal)) sub[key[4..]] = value;
-            single.LoadStateDict(sub);
-            Assert.Equal(12, tensors.Count);
-            Assert.Equal(0L, single.NumBatchesTracked);
+                Assert.Equal(12, tensors.Count);
+                Assert.Equal(0L, bn1.NumBatchesTracked);
+            }
+            finally
+            {
+                Directory.SetCurrentDirectory(previous);
+                Directory.Delete(folder, recursive: true);
+            }
         }
-        finally
+    }
+
+    [Fact]
+    public void CheckpointExample_InTheReadme_IsTheCodeThisTestRuns()
+    {
+        static string[] Lines(string text, string start, string end)
         {
-            Directory.Delete(folder, recursive: true);
+            int from = text.IndexOf(start, StringComparison.Ordinal), to = text.IndexOf(end, from + 1, StringComparison.Ordinal);
+            return text[from..to].Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith("//", StringComparison.Ordinal)
+                                                                                      && !l.StartsWith("using", StringComparison.Ordinal)
+                                                                                      && !l.StartsWith("```", StringComparison.Ordinal)).ToArray();
         }
+
+        string root = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(root, "NormSharp.slnx"))) root = Path.GetDirectoryName(root)!;
+        string readme = File.ReadAllText(Path.Combine(root, "README.md"));
+        string test = File.ReadAllText(Path.Combine(root, "tests", "NormSharp.Tests", "Readme", "QuickStartTests.cs"));
+        string[] printed = Lines(readme, "var model = new NormModuleCollection", "```\n\n- Files follow");
+        string[] tested = Lines(test, "var model = new NormModuleCollection", "// --- end of README checkpoints example");
+        Assert.Equal(printed, tested);
     }
 }
