@@ -65,7 +65,7 @@ public class ExplainCommandTests
     [Fact]
     public void ExplainInstanceNorm2d_PrintsItsTableAttributeRowsAndTheErrorRow()
     {
-        var (code, output, _) = Run("explain", "--module", "instancenorm2d");
+        var (code, output, _) = Run("explain", "--module", "instancenorm2d", "--width", "200");
         Assert.Equal(0, code);
         Assert.StartsWith("InstanceNorm2d: what each combination does", output, StringComparison.Ordinal);
         Assert.Contains("| eval  | true                     | false        | instance (var_b)  | yes (average of per-sample EMA; var_u) | no         | yes                   |", output, StringComparison.Ordinal);
@@ -86,7 +86,7 @@ public class ExplainCommandTests
     [Fact]
     public void Explain_PrintsTheTableAndTheAffineAndMomentumRows()
     {
-        var (code, output, _) = Run("explain");
+        var (code, output, _) = Run("explain", "--width", "200");
         Assert.Equal(0, code);
         Assert.Contains("| train | true                     | true         | batch (var_b)   | yes (var_u; EMA or CMA) | yes        | yes          |", output, StringComparison.Ordinal);
         Assert.Contains("| eval  | true                     | false        | running         | no                      | no         | no           |", output, StringComparison.Ordinal);
@@ -126,7 +126,7 @@ public class ExplainCommandTests
     [Fact]
     public void ExplainSteps_FailingForward_ReportsTheErrorAndThatNothingChanged()
     {
-        var (code, output, _) = Run("explain", "--steps", "forward batch=1");
+        var (code, output, _) = Run("explain", "--steps", "forward batch=1", "--width", "200");
         Assert.Equal(0, code);
         Assert.Contains("error: Expected more than 1 value per channel when training, got input size [1, 3]", output, StringComparison.Ordinal);
         Assert.Contains("num_batches_tracked: 0 -> 0", output, StringComparison.Ordinal);
