@@ -51,7 +51,7 @@ public static class ConsoleFactory
     /// <summary>
     /// Draws with a Spectre console laid out for <paramref name="requestedWidth"/> (<c>--width</c>) or, when null, for
     /// where <paramref name="writer"/> goes. When that is not the terminal the text is cleaned for files and pipes: no
-    /// trailing spaces, no runs of blank lines.
+    /// trailing spaces, no runs of blank lines, no blank line at the end.
     /// </summary>
     public static void Render(TextWriter writer, int? requestedWidth, Action<IAnsiConsole> draw)
     {
@@ -67,7 +67,7 @@ public static class ConsoleFactory
         using var buffer = new StringWriter();
         draw(Create(buffer, settings));
         bool previousBlank = true;
-        foreach (string line in buffer.ToString().Split('\n'))
+        foreach (string line in buffer.ToString().TrimEnd().Split('\n'))
         {
             string trimmed = line.TrimEnd();
             bool blank = trimmed.Length == 0;

@@ -29,6 +29,7 @@ public static class StepRenderer
         int width = console.Profile.Width;
         void Line(string text, string first = Indent, string rest = Indent + "  ") =>
             SummaryRenderer.WriteLines(console, TextWrap.Hanging(text, width, first, rest));
+        void Labeled(string label, string value) => Line($"{label}: {value}", Indent, Indent + new string(' ', label.Length + 2));
 
         Line(Constructor(layer), "", "    ");
         Line("Built with these arguments (and in training mode, as every new layer); each step below shows what it changed.", "", "");
@@ -45,18 +46,18 @@ public static class StepRenderer
 
             if (forward)
             {
-                Line($"input [{string.Join(", ", record.InputShape!)}], layer in {Mode(after.Training)} mode with " +
-                     $"track_running_stats={Python(after.Track)}, momentum={Momentum(after.Momentum)}, eps={NumberText.Of(after.Eps)}");
+                Labeled("input", $"[{string.Join(", ", record.InputShape!)}], layer in {Mode(after.Training)} mode with " +
+                                 $"track_running_stats={Python(after.Track)}, momentum={Momentum(after.Momentum)}, eps={NumberText.Of(after.Eps)}");
             }
 
             if (record.Error is not null)
             {
-                Line($"error: {record.Error}");
+                Labeled("error", record.Error);
                 Line("(nothing changed)");
             }
             else if (record.NormalizedWith is not null)
             {
-                Line($"normalized with: {record.NormalizedWith} statistics");
+                Labeled("normalized with", $"{record.NormalizedWith} statistics");
                 foreach (string reason in record.Reasons ?? []) Line(reason, Indent + "- ", Indent + "  ");
                 foreach (string change in record.IneffectiveChanges ?? []) Line(change, Indent + "! ", Indent + "  ");
             }
@@ -70,14 +71,14 @@ public static class StepRenderer
             before = after;
             if (record.RunningMeanBefore is null && record.RunningMeanAfter is null)
             {
-                if (forward) Line("running stats: none (built without tracking)");
+                if (forward) Labeled("running stats", "none (built without tracking)");
                 continue;
             }
 
             if (!forward && !BuffersChanged(record)) continue;
-            Line($"running_mean: {Vector(record.RunningMeanBefore)} -> {Vector(record.RunningMeanAfter)}", Indent, Indent + new string(' ', 14));
-            Line($"running_var:  {Vector(record.RunningVarBefore)} -> {Vector(record.RunningVarAfter)}", Indent, Indent + new string(' ', 14));
-            Line($"num_batches_tracked: {record.CounterBefore} -> {record.CounterAfter}");
+            Labeled("running_mean", $"{Vector(record.RunningMeanBefore)} -> {Vector(record.RunningMeanAfter)}");
+            Labeled("running_var", $"{Vector(record.RunningVarBefore)} -> {Vector(record.RunningVarAfter)}");
+            Labeled("num_batches_tracked", $"{record.CounterBefore} -> {record.CounterAfter}");
         }
     }
 

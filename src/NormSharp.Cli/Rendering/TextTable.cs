@@ -21,7 +21,8 @@ public sealed record TextColumn(string Header, string? Short = null)
 /// it saves the most lines; a row starts on the line whose first cell has text (rules separate the rows when a first
 /// cell wraps or is empty). The headings are the full ones, or the short ones with a legend under the table that
 /// spells them out when that takes fewer lines even with the legend counted twice;</item>
-/// <item>stacked: one block per row, one <c>heading: value</c> line per cell, the values wrapped.</item>
+/// <item>stacked: one block per row, one <c>heading: value</c> line per cell, the values wrapped (and under their
+/// heading when a word of theirs does not fit beside it).</item>
 /// </list>
 /// </remarks>
 public sealed class TextTable
@@ -183,11 +184,12 @@ public sealed class TextTable
             if (lines.Count > 0) lines.Add("");
             for (int c = 0; c < columns.Length; c++)
             {
+                // The value beside its label when its longest word fits there; else under it, indented.
                 string first = aligned ? Pad(labels[c], labelWidth) + " " : labels[c] + " ";
                 string rest = aligned ? new string(' ', labelWidth + 1) : "  ";
-                lines.AddRange(aligned || TextWrap.Width(first) + TextWrap.LongestWord(row[c]) <= width
+                lines.AddRange(TextWrap.Width(first) + TextWrap.LongestWord(row[c]) <= width
                     ? TextWrap.Hanging(row[c], width, first, rest)
-                    : [labels[c], .. TextWrap.Hanging(row[c], width, rest, rest)]);
+                    : [labels[c], .. TextWrap.Hanging(row[c], width, "  ", "  ")]);
             }
         }
 
