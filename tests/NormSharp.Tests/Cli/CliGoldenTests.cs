@@ -102,6 +102,19 @@ public class CliGoldenTests
         for (int t = 0; t < wide.Count; t++) Assert.Equal(wide[t], narrow[t]);
     }
 
+    [Fact]
+    public void Readme_80ColumnExample_IsWhatExplainPrints()
+    {
+        string readme = File.ReadAllText(Path.Combine(Folder(), "..", "..", "..", "..", "README.md")).ReplaceLineEndings("\n");
+        const string Start = "columns:\n\n```text\n";
+        int at = readme.IndexOf(Start, StringComparison.Ordinal);
+        Assert.True(at >= 0, "the README's 80-column example is missing");
+        string example = readme[(at + Start.Length)..];
+        example = example[..example.IndexOf("```", StringComparison.Ordinal)];
+        Assert.Contains("| mode  | built ", example, StringComparison.Ordinal);
+        Assert.StartsWith(example, Run("explain", 80), StringComparison.Ordinal);
+    }
+
     /// <summary>Copies the fixture to the working directory (unless already there), as <see cref="CheckpointName"/>.</summary>
     private static void PlaceCheckpoint()
     {
