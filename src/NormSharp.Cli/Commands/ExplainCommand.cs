@@ -22,6 +22,7 @@ public static class ExplainCommand
             Description = "The layer, in any case (BatchNorm2d or batchnorm2d): " + string.Join(", ", ModuleKind.All.Select(k => k.Name)) + ".",
             DefaultValueFactory = _ => "batchnorm1d",
         };
+        module.CompletionSources.Add([.. ModuleKind.All.Select(k => k.Name)]);
         module.Validators.Add(result =>
         {
             string? name = result.GetValueOrDefault<string>();

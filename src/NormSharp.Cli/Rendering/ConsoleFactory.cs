@@ -76,6 +76,14 @@ public static class ConsoleFactory
         }
     }
 
+    /// <summary>Writes each line as plain text: never read as markup, so a <c>[</c> from a file prints as itself.</summary>
+    public static void WriteLines(this IAnsiConsole console, IEnumerable<string> lines)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        ArgumentNullException.ThrowIfNull(lines);
+        foreach (string line in lines) console.WriteLine(line);
+    }
+
     private static bool IsTerminal(TextWriter writer) => ReferenceEquals(writer, Console.Out) && !Console.IsOutputRedirected;
 
     private static int WindowWidth()

@@ -14,7 +14,7 @@ public static class InspectRenderer
         ArgumentNullException.ThrowIfNull(console);
         ArgumentNullException.ThrowIfNull(layers);
         int width = console.Profile.Width;
-        SummaryRenderer.WriteLines(console, TextWrap.Wrap(
+        console.WriteLines(TextWrap.Wrap(
             $"{TerminalText.OneLine(path)}: {layers.Count} normalization layer(s) among {tensorCount} tensor(s)" +
             (skippedCount > 0 ? $" ({skippedCount} more of dtypes NormSharp does not load)" : ""), width));
         if (layers.Count == 0) return;
@@ -42,7 +42,7 @@ public static class InspectRenderer
                 layer.Anomalies.Count == 0 ? "none" : NumberText.Of(layer.Anomalies.Count));
         }
 
-        SummaryRenderer.WriteLines(console, table.Render(width));
+        console.WriteLines(table.Render(width));
         console.WriteLine();
         int flagged = layers.Count(l => l.Anomalies.Count > 0);
         if (flagged == 0)
@@ -54,7 +54,7 @@ public static class InspectRenderer
         console.WriteLine($"{flagged} layer(s) with anomalies:");
         foreach (NormLayerReport layer in layers)
             foreach (string anomaly in layer.Anomalies)
-                SummaryRenderer.WriteLines(console, TextWrap.Hanging($"{Name(layer)}: {TerminalText.Escape(anomaly)}", width, "! ", "    "));
+                console.WriteLines(TextWrap.Hanging($"{Name(layer)}: {TerminalText.Escape(anomaly)}", width, "! ", "    "));
     }
 
     private static string Name(NormLayerReport layer) => layer.Name.Length == 0 ? "(root)" : TerminalText.Escape(layer.Name);

@@ -28,7 +28,7 @@ public static class StepRenderer
         ArgumentNullException.ThrowIfNull(records);
         int width = console.Profile.Width;
         void Line(string text, string first = Indent, string rest = Indent + "  ") =>
-            SummaryRenderer.WriteLines(console, TextWrap.Hanging(text, width, first, rest));
+            console.WriteLines(TextWrap.Hanging(text, width, first, rest));
         void Labeled(string label, string value) => Line($"{label}: {value}", Indent, Indent + new string(' ', label.Length + 2));
 
         Line(Constructor(layer), "", "    ");

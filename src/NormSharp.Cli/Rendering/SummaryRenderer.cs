@@ -13,7 +13,7 @@ public static class SummaryRenderer
     {
         ArgumentNullException.ThrowIfNull(console);
         int width = console.Profile.Width;
-        WriteLines(console, TextWrap.Wrap($"{moduleName}: what each combination does, observed just now on real layers and a real batch", width));
+        console.WriteLines(TextWrap.Wrap($"{moduleName}: what each combination does, observed just now on real layers and a real batch", width));
         console.WriteLine();
 
         var table = new TextTable(
@@ -36,11 +36,11 @@ public static class SummaryRenderer
                 row.SingleValueError ? "yes" : "no");
         }
 
-        WriteLines(console, table.Render(width));
+        console.WriteLines(table.Render(width));
         foreach (SummaryRow row in rows.Where(r => r.Error is not null))
         {
             console.WriteLine();
-            WriteLines(console, TextWrap.Hanging(
+            console.WriteLines(TextWrap.Hanging(
                 $"error, {row.Mode} with tracking {Bool(row.TrackAtConstruction)} at construction and {Bool(row.TrackNow)} now: {row.Error}",
                 width, "", "  "));
         }
@@ -48,13 +48,7 @@ public static class SummaryRenderer
         console.WriteLine();
         var attributeTable = new TextTable(new TextColumn("attribute"), new TextColumn("setting"), new TextColumn("observed"));
         foreach (AttributeObservation row in attributes) attributeTable.AddRow(row.Attribute, row.Setting, row.Observed);
-        WriteLines(console, attributeTable.Render(width));
-    }
-
-    /// <summary>Writes each line as plain text (never parsed as markup).</summary>
-    internal static void WriteLines(IAnsiConsole console, IEnumerable<string> lines)
-    {
-        foreach (string line in lines) console.WriteLine(line);
+        console.WriteLines(attributeTable.Render(width));
     }
 
     // Two heading lines of about the same length, "n == 1" over "error", "1 spatial" over "value error"; "n == 1" is

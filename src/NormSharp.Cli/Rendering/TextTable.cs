@@ -99,28 +99,40 @@ public sealed class TextTable
     }
 
     // Spare cells go, a few at a time, to the column where they save the most table lines per cell spent (then the most
-    // wrapped cell lines); ties go to the leftmost column. Columns never grow past their unwrapped width.
+    // wrapped cell lines); ties go to the leftmost column. Columns never grow past their unwrapped width. Each column's
+    // line counts are computed once per width tried, so a table of hundreds of rows is laid out at once.
     private int[] Share(string[] headers, int[] minimum, int[] natural, int spare)
     {
-        int[] widths = (int[])minimum.Clone();
-        (int Table, int Cells) Cost(int[] w)
+        var heights = new Dictionary<(int Column, int Width), int[]>();
+        int[] Heights(int column, int width)
         {
-            int table = Enumerable.Range(0, columns.Length).Max(c => TextWrap.Wrap(headers[c], w[c]).Count);
-            int cellLines = 0;
-            foreach (string[] row in rows)
+            if (!heights.TryGetValue((column, width), out int[]? lines))
             {
-                int[] heights = row.Select((cell, c) => TextWrap.Wrap(cell, w[c]).Count).ToArray();
-                table += heights.Max();
-                cellLines += heights.Sum();
+                lines = [TextWrap.Wrap(headers[column], width).Count, .. rows.Select(r => TextWrap.Wrap(r[column], width).Count)];
+                heights[(column, width)] = lines;
+            }
+
+            return lines;
+        }
+
+        (int Table, int Cells) Cost(int[] widths)
+        {
+            int[][] columnHeights = widths.Select((width, column) => Heights(column, width)).ToArray();
+            int table = 0, cellLines = 0;
+            for (int line = 0; line <= rows.Count; line++)
+            {
+                table += columnHeights.Max(h => h[line]);
+                if (line > 0) cellLines += columnHeights.Sum(h => h[line]);
             }
 
             return (table, cellLines);
         }
 
+        int[] widths = (int[])minimum.Clone();
         (int Table, int Cells) cost = Cost(widths);
         while (spare > 0)
         {
-            (int Column, int Cells, double Gain, (int, int) Cost)? best = null;
+            (int Column, int Grow, double Gain, (int, int) Cost)? best = null;
             for (int c = 0; c < columns.Length; c++)
             {
                 for (int grow = 1; grow <= Math.Min(spare, natural[c] - widths[c]); grow++)
@@ -136,8 +148,8 @@ public sealed class TextTable
             }
 
             if (best is not { } chosen) break;
-            widths[chosen.Column] += chosen.Cells;
-            spare -= chosen.Cells;
+            widths[chosen.Column] += chosen.Grow;
+            spare -= chosen.Grow;
             cost = chosen.Cost;
         }
 
