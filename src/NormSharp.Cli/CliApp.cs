@@ -1,5 +1,6 @@
 using System.CommandLine;
 using NormSharp.Cli.Commands;
+using NormSharp.Cli.Rendering;
 
 namespace NormSharp.Cli;
 
@@ -19,6 +20,7 @@ public static class CliApp
             {
                 ExplainCommand.Create(output, error),
                 InspectCommand.Create(output, error),
+                OutputWidth.CreateOption(),
             };
             ParseResult parse = root.Parse(args);
             if (parse.Errors.Count > 0)

@@ -19,20 +19,26 @@ public static class ExplainCommand
     {
         var module = new Option<string>("--module")
         {
-            Description = "The layer: " + string.Join(", ", ModuleKind.All.Select(k => k.Name)) + ".",
+            Description = "The layer, in any case (BatchNorm2d or batchnorm2d): " + string.Join(", ", ModuleKind.All.Select(k => k.Name)) + ".",
             DefaultValueFactory = _ => "batchnorm1d",
         };
-        module.AcceptOnlyFromAmong([.. ModuleKind.All.Select(k => k.Name)]);
+        module.CompletionSources.Add([.. ModuleKind.All.Select(k => k.Name)]);
+        module.Validators.Add(result =>
+        {
+            string? name = result.GetValueOrDefault<string>();
+            if (name is not null && ModuleKind.Find(name) is null)
+                result.AddError($"unknown module '{TerminalText.OneLine(name)}' for --module; expected one of: {string.Join(", ", ModuleKind.All.Select(k => k.Name))} (any case)");
+        });
         var json = new Option<bool>("--json") { Description = $"Print JSON instead of tables ({JsonOutput.NonFiniteNumbers})." };
         var steps = new Option<string?>("--steps")
         {
-            Description = "Run a comma-separated script on one layer instead of printing the table. Steps: " + ScriptStep.Grammar,
+            Description = "Run a script on one layer instead of printing the table, steps separated by commas or semicolons. Steps: " + ScriptStep.Grammar,
         };
         var affine = new Option<bool>("--affine") { Description = "With --steps: affine at construction.", DefaultValueFactory = _ => true };
         var track = new Option<bool>("--track") { Description = "With --steps: trackRunningStats at construction.", DefaultValueFactory = _ => true };
         var momentum = new Option<string>("--momentum")
         {
-            Description = "With --steps: a number (any, as PyTorch accepts: nan runs too), or none for the cumulative average.",
+            Description = "With --steps: a number (any, as PyTorch accepts: nan runs too), or None (also none, null) for the cumulative average.",
             DefaultValueFactory = _ => "0.1",
         };
         var eps = new Option<double>("--eps") { Description = "With --steps: eps (any number, as PyTorch accepts).", DefaultValueFactory = _ => 1e-5 };
@@ -51,6 +57,7 @@ public static class ExplainCommand
         {
             ModuleKind kind = ModuleKind.Named(parse.GetValue(module)!);
             string? script = parse.GetValue(steps);
+            int? width = OutputWidth.From(parse);
             if (script is null)
             {
                 Option? misplaced = stepOnly.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false });
@@ -59,7 +66,7 @@ public static class ExplainCommand
                 ISummaryTable table = SummaryTables.For(kind);
                 IReadOnlyList<SummaryRow> rows = table.Rows();
                 if (parse.GetValue(json)) output.WriteLine(JsonOutput.Serialize(rows));
-                else ConsoleFactory.Render(output, console => SummaryRenderer.Write(console, DisplayName(kind), rows, table.AttributeRows(), table.SingleValueHeader));
+                else ConsoleFactory.Render(output, width, console => SummaryRenderer.Write(console, DisplayName(kind), rows, table.AttributeRows(), table.SingleValueHeader));
                 return ExitCodes.Success;
             }
 
@@ -70,7 +77,7 @@ public static class ExplainCommand
             {
                 parsed = ScriptStep.ParseScript(script);
                 if (!ScriptStep.TryParseMomentum(parse.GetValue(momentum)!, out momentumValue))
-                    throw new FormatException($"--momentum must be a number or none, not '{parse.GetValue(momentum)}'.");
+                    throw new FormatException($"--momentum must be a number or None, not '{parse.GetValue(momentum)}'.");
                 if (channels < 1) throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"--features must be at least 1, not {channels}."));
                 if (batchSize < 0) throw new FormatException(string.Create(CultureInfo.InvariantCulture, $"--batch must be at least 0, not {batchSize}."));
                 StepRunner.CheckSizes(kind, channels, batchSize, parsed);
@@ -80,19 +87,12 @@ public static class ExplainCommand
                 return CliError.Write(error, e.Message, ExitCodes.Usage);
             }
 
-            NormBase<double> layer = kind.Create(channels, parse.GetValue(eps), momentumValue, parse.GetValue(affine), parse.GetValue(track));
+            // Recorded before the script runs: the header shows what the layer was built with, not what the steps made of it.
+            var construction = new LayerConstruction(DisplayName(kind), channels, parse.GetValue(eps), momentumValue, parse.GetValue(affine), parse.GetValue(track));
+            NormBase<double> layer = kind.Create(channels, construction.Eps, construction.Momentum, construction.Affine, construction.TrackRunningStats);
             IReadOnlyList<StepRecord> records = StepRunner.Run(layer, kind, parsed, batchSize, parse.GetValue(seed));
-            if (parse.GetValue(json))
-            {
-                output.WriteLine(JsonOutput.Serialize(records));
-            }
-            else
-            {
-                string header = string.Create(CultureInfo.InvariantCulture,
-                    $"{DisplayName(kind)}({layer.NumFeatures}, eps={NumberText.Of(layer.Eps)}, momentum={(momentumValue is double m ? NumberText.Of(m) : "None")}, " +
-                    $"affine={parse.GetValue(affine)}, track_running_stats={parse.GetValue(track)})");
-                ConsoleFactory.Render(output, console => StepRenderer.Write(console, header, records));
-            }
+            if (parse.GetValue(json)) output.WriteLine(JsonOutput.Serialize(records));
+            else ConsoleFactory.Render(output, width, console => StepRenderer.Write(console, construction, records));
 
             return ExitCodes.Success;
         });

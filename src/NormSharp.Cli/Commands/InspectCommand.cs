@@ -39,7 +39,7 @@ public static class InspectCommand
 
             IReadOnlyList<NormLayerReport> layers = CheckpointInspection.Inspect(checkpoint);
             if (parse.GetValue(json)) output.WriteLine(JsonOutput.Serialize(layers));
-            else ConsoleFactory.Render(output, console => InspectRenderer.Write(console, path, layers, checkpoint.Tensors.Count, checkpoint.Skipped.Count));
+            else ConsoleFactory.Render(output, OutputWidth.From(parse), console => InspectRenderer.Write(console, path, layers, checkpoint.Tensors.Count, checkpoint.Skipped.Count));
             return ExitCodes.Success;
         });
         return command;

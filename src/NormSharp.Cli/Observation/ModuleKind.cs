@@ -18,9 +18,14 @@ public sealed record ModuleKind(string Name, Func<int, double, double?, bool, bo
         new("instancenorm3d", (c, eps, m, a, t) => new InstanceNorm3d<double>(c, eps, m, a, t), 3, true),
     ];
 
+    /// <summary>The kind with this name, in any case (<c>BatchNorm2d</c> is <c>batchnorm2d</c>), or null.</summary>
+    public static ModuleKind? Find(string name) =>
+        All.FirstOrDefault(k => string.Equals(k.Name, name, StringComparison.OrdinalIgnoreCase));
+
     /// <summary>The kind with this name (case-insensitive).</summary>
+    /// <exception cref="ArgumentException">No module has this name.</exception>
     public static ModuleKind Named(string name) =>
-        All.FirstOrDefault(k => string.Equals(k.Name, name, StringComparison.OrdinalIgnoreCase))
+        Find(name)
         ?? throw new ArgumentException($"unknown module '{name}'; expected one of: {string.Join(", ", All.Select(k => k.Name))}.");
 
     /// <summary>The input shape (batch, channels, then 2 per spatial dimension, 3 for InstanceNorm), or 1 per spatial

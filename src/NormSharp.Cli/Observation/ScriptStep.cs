@@ -12,15 +12,19 @@ public sealed record ScriptStep(string Text, Action<NormBase<double>>? Action, i
     /// <summary>The step language, for help texts and errors.</summary>
     public const string Grammar =
         "train | eval | forward | forward batch=K | set track=true|false | set affine=true|false | " +
-        "set momentum=NUMBER|none | set eps=NUMBER | reset | reset-parameters";
+        "set momentum=NUMBER|None | set eps=NUMBER | reset | reset-parameters";
 
-    /// <summary>Parses a comma-separated script such as <c>train,forward,set track=false,forward</c>.</summary>
+    /// <summary>Parses a script of steps separated by commas or semicolons, such as
+    /// <c>train,forward,set track=false,forward</c> or <c>set eps=0.5; forward batch=1</c>.</summary>
     /// <exception cref="FormatException">A step is malformed; the message names it and the grammar.</exception>
     public static IReadOnlyList<ScriptStep> ParseScript(string script)
     {
-        string[] parts = script.Split(',', StringSplitOptions.TrimEntries);
-        if (parts.Length == 0 || parts.All(p => p.Length == 0)) throw new FormatException($"--steps is empty; steps are: {Grammar}");
-        return parts.Select(Parse).ToList();
+        ArgumentNullException.ThrowIfNull(script);
+        string[] parts = script.Split([',', ';'], StringSplitOptions.TrimEntries);
+        if (parts.All(p => p.Length == 0)) throw new FormatException($"--steps is empty; steps are: {Grammar}");
+        int end = parts.Length;
+        while (parts[end - 1].Length == 0) end--;   // a separator after the last step is harmless
+        return parts[..end].Select(Parse).ToList();
     }
 
     private static ScriptStep Parse(string text)
@@ -61,11 +65,13 @@ public sealed record ScriptStep(string Text, Action<NormBase<double>>? Action, i
         }
     }
 
-    /// <summary>Parses a momentum value: a number, or none/null for the cumulative average.</summary>
+    /// <summary>Parses a momentum value: a number, or PyTorch's <c>None</c> for the cumulative average (also written
+    /// <c>none</c> or <c>null</c>, in any case).</summary>
     public static bool TryParseMomentum(string value, out double? momentum)
     {
+        ArgumentNullException.ThrowIfNull(value);
         momentum = null;
-        if (value is "none" or "null") return true;
+        if (value.Equals("none", StringComparison.OrdinalIgnoreCase) || value.Equals("null", StringComparison.OrdinalIgnoreCase)) return true;
         bool ok = double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double number);
         momentum = number;
         return ok;

@@ -6,6 +6,7 @@ namespace NormSharp.Cli.Observation;
 /// <param name="TrackRunningStats">The flag after the step.</param>
 /// <param name="Momentum">The momentum after the step (null: cumulative average).</param>
 /// <param name="Eps">eps after the step.</param>
+/// <param name="Affine">The affine flag after the step (text output only: the JSON keeps its fields).</param>
 /// <param name="InputShape">For a forward: the input's shape.</param>
 /// <param name="NormalizedWith">For a forward that ran: "batch" or "running", from the plan the forward executed.</param>
 /// <param name="Reasons">For a forward: the plan's reasons.</param>
@@ -23,6 +24,7 @@ public sealed record StepRecord(
     bool TrackRunningStats,
     double? Momentum,
     double Eps,
+    [property: System.Text.Json.Serialization.JsonIgnore] bool Affine,
     IReadOnlyList<long>? InputShape,
     string? NormalizedWith,
     IReadOnlyList<string>? Reasons,

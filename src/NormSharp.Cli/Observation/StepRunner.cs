@@ -66,7 +66,7 @@ public static class StepRunner
             }
 
             records.Add(new StepRecord(
-                step.Text, layer.Training, layer.TrackRunningStats, layer.Momentum, layer.Eps,
+                step.Text, layer.Training, layer.TrackRunningStats, layer.Momentum, layer.Eps, layer.Affine,
                 shape?.Select(l => (long)l).ToArray(),
                 plan is null || error is not null ? null : plan.NormalizeWith.ToString().ToLowerInvariant(),
                 plan?.Reasons, plan?.IneffectiveChanges, error,

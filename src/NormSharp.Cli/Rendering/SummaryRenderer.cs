@@ -3,18 +3,27 @@ using Spectre.Console;
 
 namespace NormSharp.Cli.Rendering;
 
-/// <summary>Prints the observed summary table in the layout of docs/behavior.md section 3.</summary>
+/// <summary>Prints the observed summary table in the layout of docs/behavior.md section 3, fitted to the console's
+/// width (<see cref="TextTable"/>).</summary>
 public static class SummaryRenderer
 {
     /// <summary>Writes the eight rows and the affine/momentum rows as tables.</summary>
     public static void Write(IAnsiConsole console, string moduleName, IReadOnlyList<SummaryRow> rows,
                              IReadOnlyList<AttributeObservation> attributes, string singleValueHeader = "n == 1 error")
     {
-        console.WriteLine($"{moduleName}: what each combination does, observed just now on real layers and a real batch");
-        var table = new Table().Border(TableBorder.Markdown);
-        foreach (string header in new[] { "mode", "tracking at construction", "tracking now", "normalized with",
-                                          "running stats updated", "counter +1", singleValueHeader })
-            table.AddColumn(new TableColumn(Markup.Escape(header)));
+        ArgumentNullException.ThrowIfNull(console);
+        int width = console.Profile.Width;
+        console.WriteLines(TextWrap.Wrap($"{moduleName}: what each combination does, observed just now on real layers and a real batch", width));
+        console.WriteLine();
+
+        var table = new TextTable(
+            new TextColumn("mode"),
+            new TextColumn("tracking at\nconstruction", "built"),
+            new TextColumn("tracking\nnow", "now"),
+            new TextColumn("normalized\nwith", "uses"),
+            new TextColumn("running stats\nupdated", "updates"),
+            new TextColumn("counter\n+1", "+1"),
+            new TextColumn(SplitNearMiddle(singleValueHeader), "single"));
         foreach (SummaryRow row in rows)
         {
             table.AddRow(
@@ -22,23 +31,35 @@ public static class SummaryRenderer
                 Bool(row.TrackAtConstruction),
                 Bool(row.TrackNow),
                 row.NormalizedWith switch { "batch" => "batch (var_b)", "instance" => "instance (var_b)", "error" => "error (see below)", var other => other },
-                Markup.Escape(row.RunningStatsUpdated switch { null => "no buffers", true => $"yes ({row.UpdateMatches})", false => "no" }),
+                row.RunningStatsUpdated switch { null => "no buffers", true => $"yes ({row.UpdateMatches})", false => "no" },
                 row.CounterIncremented switch { null => "no counter", true => "yes", false => "no" },
                 row.SingleValueError ? "yes" : "no");
         }
 
-        console.Write(table);
+        console.WriteLines(table.Render(width));
         foreach (SummaryRow row in rows.Where(r => r.Error is not null))
-            console.WriteLine($"error, {row.Mode} with tracking {Bool(row.TrackAtConstruction)} at construction and {Bool(row.TrackNow)} now: {row.Error}");
-        console.WriteLine();
+        {
+            console.WriteLine();
+            console.WriteLines(TextWrap.Hanging(
+                $"error, {row.Mode} with tracking {Bool(row.TrackAtConstruction)} at construction and {Bool(row.TrackNow)} now: {row.Error}",
+                width, "", "  "));
+        }
 
-        var attributeTable = new Table().Border(TableBorder.Markdown);
-        attributeTable.AddColumn("attribute");
-        attributeTable.AddColumn("setting");
-        attributeTable.AddColumn("observed");
-        foreach (AttributeObservation row in attributes)
-            attributeTable.AddRow(Markup.Escape(row.Attribute), Markup.Escape(row.Setting), Markup.Escape(row.Observed));
-        console.Write(attributeTable);
+        console.WriteLine();
+        var attributeTable = new TextTable(new TextColumn("attribute"), new TextColumn("setting"), new TextColumn("observed"));
+        foreach (AttributeObservation row in attributes) attributeTable.AddRow(row.Attribute, row.Setting, row.Observed);
+        console.WriteLines(attributeTable.Render(width));
+    }
+
+    // Two heading lines of about the same length, "n == 1" over "error", "1 spatial" over "value error"; "n == 1" is
+    // glued, so that it never wraps as "n ==" over "1".
+    private static string SplitNearMiddle(string header)
+    {
+        int[] spaces = Enumerable.Range(0, header.Length).Where(i => header[i] == ' ').ToArray();
+        if (spaces.Length == 0) return header;
+        int space = spaces.MinBy(i => Math.Abs(2 * i - header.Length));
+        string first = header[..space];
+        return (first.Contains("==", StringComparison.Ordinal) ? first.Replace(' ', TextWrap.Glue) : first) + "\n" + header[(space + 1)..];
     }
 
     private static string Bool(bool value) => value ? "true" : "false";

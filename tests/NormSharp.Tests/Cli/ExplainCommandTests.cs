@@ -65,7 +65,7 @@ public class ExplainCommandTests
     [Fact]
     public void ExplainInstanceNorm2d_PrintsItsTableAttributeRowsAndTheErrorRow()
     {
-        var (code, output, _) = Run("explain", "--module", "instancenorm2d");
+        var (code, output, _) = Run("explain", "--module", "instancenorm2d", "--width", "200");
         Assert.Equal(0, code);
         Assert.StartsWith("InstanceNorm2d: what each combination does", output, StringComparison.Ordinal);
         Assert.Contains("| eval  | true                     | false        | instance (var_b)  | yes (average of per-sample EMA; var_u) | no         | yes                   |", output, StringComparison.Ordinal);
@@ -86,7 +86,7 @@ public class ExplainCommandTests
     [Fact]
     public void Explain_PrintsTheTableAndTheAffineAndMomentumRows()
     {
-        var (code, output, _) = Run("explain");
+        var (code, output, _) = Run("explain", "--width", "200");
         Assert.Equal(0, code);
         Assert.Contains("| train | true                     | true         | batch (var_b)   | yes (var_u; EMA or CMA) | yes        | yes          |", output, StringComparison.Ordinal);
         Assert.Contains("| eval  | true                     | false        | running         | no                      | no         | no           |", output, StringComparison.Ordinal);
@@ -124,9 +124,102 @@ public class ExplainCommandTests
     }
 
     [Fact]
+    public void ExplainSteps_Header_ShowsTheConstructionArguments_NotWhatTheStepsSetLater()
+    {
+        var (code, output, _) = Run("explain", "--steps", "set eps=0.5", "--width", "200");
+        Assert.Equal(0, code);
+        string[] lines = output.Split('\n');
+        Assert.Equal("BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)", lines[0]);
+        Assert.Contains("   eps: 1e-05 -> 0.5", lines);
+    }
+
+    [Fact]
+    public void ExplainSteps_EachStep_ShowsItsEffect()
+    {
+        var (code, output, _) = Run("explain", "--width", "200", "--steps",
+                                    "eval; eval; set affine=false; set momentum=None; set track=false; train; forward; reset");
+        Assert.Equal(0, code);
+        string[] blocks = output.Split("\n\n").Skip(1).Select(b => b.TrimEnd('\n')).ToArray();
+        Assert.Equal(8, blocks.Length);
+        Assert.Equal("1. eval\n   mode: train -> eval", blocks[0]);
+        Assert.Equal("2. eval\n   no change", blocks[1]);
+        Assert.Equal("3. set affine=false\n   affine: True -> False", blocks[2]);
+        Assert.Equal("4. set momentum=None\n   momentum: 0.1 -> None", blocks[3]);
+        Assert.Equal("5. set track=false\n   track_running_stats: True -> False", blocks[4]);
+        Assert.Equal("6. train\n   mode: eval -> train", blocks[5]);
+        Assert.Contains("   input: [4, 3], layer in train mode with track_running_stats=False, momentum=None, eps=1e-05", blocks[6], StringComparison.Ordinal);
+        Assert.Contains("   num_batches_tracked: 0 -> 0", blocks[6], StringComparison.Ordinal);
+        // PyTorch's reset_running_stats does nothing while track_running_stats is False.
+        Assert.Equal("8. reset\n   no change", blocks[7]);
+    }
+
+    [Fact]
+    public void ExplainSteps_Reset_ShowsTheBuffersItCleared()
+    {
+        var (code, output, _) = Run("explain", "--width", "200", "--steps", "forward, reset");
+        Assert.Equal(0, code);
+        string reset = output.Split("\n\n")[^1];
+        Assert.StartsWith("2. reset\n   running_mean: [", reset, StringComparison.Ordinal);
+        Assert.Contains("] -> [0, 0, 0]", reset, StringComparison.Ordinal);
+        Assert.Contains("   num_batches_tracked: 1 -> 0", reset, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("BatchNorm2d", "batchnorm2d")]
+    [InlineData("BATCHNORM3D", "batchnorm3d")]
+    [InlineData("InstanceNorm1d", "instancenorm1d")]
+    public void ExplainModule_IsCaseInsensitive(string given, string canonical)
+    {
+        var (code, output, error) = Run("explain", "--module", given, "--json");
+        Assert.Equal(0, code);
+        Assert.Empty(error);
+        Assert.Equal(Run("explain", "--module", canonical, "--json").Output, output);
+
+        (code, output, _) = Run("explain", "--module", given, "--steps", "forward");
+        Assert.Equal(0, code);
+        Assert.StartsWith(ModuleKind.Named(canonical).Create(1, 1e-5, 0.1, false, false).ModuleName + "(3, ", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExplainModule_Unknown_IsAOneLineUsageErrorListingTheModules()
+    {
+        var (code, _, error) = Run("explain", "--module", "LayerNorm");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: unknown module 'LayerNorm' for --module; expected one of: batchnorm1d, batchnorm2d,",
+                          CliHarness.AssertOneLineError(error), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("None")]
+    [InlineData("none")]
+    [InlineData("null")]
+    [InlineData("NULL")]
+    public void ExplainMomentum_None_IsPyTorchsCumulativeAverage(string none)
+    {
+        var (code, output, error) = Run("explain", "--momentum", none, "--steps", "forward,forward", "--width", "200");
+        Assert.Equal(0, code);
+        Assert.Empty(error);
+        Assert.StartsWith("BatchNorm1d(3, eps=1e-05, momentum=None, ", output, StringComparison.Ordinal);
+        Assert.Contains("cumulative average (momentum is null): factor = 1/2", output, StringComparison.Ordinal);
+
+        (code, output, _) = Run("explain", "--json", "--steps", $"set momentum={none}, forward");
+        Assert.Equal(0, code);
+        using JsonDocument doc = JsonDocument.Parse(output);
+        Assert.All(doc.RootElement.EnumerateArray(), step => Assert.Equal(JsonValueKind.Null, step.GetProperty("momentum").ValueKind));
+    }
+
+    [Fact]
+    public void ExplainSteps_SemicolonsSeparateStepsLikeCommas_AndATrailingSeparatorIsHarmless()
+    {
+        string commas = Run("explain", "--json", "--steps", "train,forward,eval,forward").Output;
+        Assert.Equal(commas, Run("explain", "--json", "--steps", "train; forward; eval; forward;").Output);
+        Assert.Equal(commas, Run("explain", "--json", "--steps", "train, forward; eval,forward").Output);
+    }
+
+    [Fact]
     public void ExplainSteps_FailingForward_ReportsTheErrorAndThatNothingChanged()
     {
-        var (code, output, _) = Run("explain", "--steps", "forward batch=1");
+        var (code, output, _) = Run("explain", "--steps", "forward batch=1", "--width", "200");
         Assert.Equal(0, code);
         Assert.Contains("error: Expected more than 1 value per channel when training, got input size [1, 3]", output, StringComparison.Ordinal);
         Assert.Contains("num_batches_tracked: 0 -> 0", output, StringComparison.Ordinal);

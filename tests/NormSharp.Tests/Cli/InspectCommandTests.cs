@@ -44,17 +44,19 @@ public class InspectCommandTests : IDisposable
     [Fact]
     public void Inspect_ListsTheNormalizationLayersWithTheirStatistics_AndFlagsAnomalies()
     {
-        var (code, output, error) = Run("inspect", Checkpoint());
+        var (code, output, error) = Run("inspect", Checkpoint(), "--width", "200");
         Assert.Equal(0, code);
         Assert.Empty(error);
         Assert.Contains("3 normalization layer(s) among 16 tensor(s)", output, StringComparison.Ordinal);
         string[] lines = output.Split('\n');
-        Assert.Contains(lines, l => l.StartsWith("| layer1.0.bn1 ", StringComparison.Ordinal) && l.Contains("| 4 ", StringComparison.Ordinal) && l.Contains("| F32 ", StringComparison.Ordinal) && l.Contains("| 5 ", StringComparison.Ordinal) && l.Contains("| none", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("| layer1.0.bn2 ", StringComparison.Ordinal) && l.Contains("| F64 ", StringComparison.Ordinal) && l.Contains("num_batches_tracked is 0", StringComparison.Ordinal));
-        string head = Assert.Single(lines, l => l.StartsWith("| head.norm ", StringComparison.Ordinal));
-        Assert.Contains("running_var <= 0 in 1 channel(s)", head, StringComparison.Ordinal);
-        Assert.Contains("running_var NaN or infinite in 1 channel(s)", head, StringComparison.Ordinal);
-        Assert.Contains("near-zero weight (|w| < 0.001) in 1 channel(s)", output, StringComparison.Ordinal);
+        Assert.Contains(lines, l => l.StartsWith("| layer1.0.bn1 ", StringComparison.Ordinal) && l.Contains("| 4 ", StringComparison.Ordinal) && l.Contains("| F32 ", StringComparison.Ordinal) && l.Contains("| 5 ", StringComparison.Ordinal) && l.EndsWith("| none      |", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("| layer1.0.bn2 ", StringComparison.Ordinal) && l.Contains("| F64 ", StringComparison.Ordinal) && l.EndsWith("| 1         |", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("| head.norm ", StringComparison.Ordinal) && l.EndsWith("| 4         |", StringComparison.Ordinal));
+        Assert.Contains("2 layer(s) with anomalies:", lines);
+        Assert.Contains("! layer1.0.bn2: num_batches_tracked is 0: untrained running statistics (for BatchNorm; InstanceNorm never counts)", lines);
+        Assert.Contains("! head.norm: running_var <= 0 in 1 channel(s)", lines);
+        Assert.Contains("! head.norm: running_var NaN or infinite in 1 channel(s)", lines);
+        Assert.Contains("! head.norm: near-zero weight (|w| < 0.001) in 1 channel(s)", lines);
         Assert.DoesNotContain("fc", output, StringComparison.Ordinal);
     }
 
@@ -122,12 +124,12 @@ public class InspectCommandTests : IDisposable
     public void Inspect_NonFiniteStatistics_AreShownInTheTable()
     {
         string path = CheckpointWith("bn", [float.NaN, float.NaN], [float.PositiveInfinity, float.NaN]);
-        var (code, output, error) = Run("inspect", path);
+        var (code, output, error) = Run("inspect", path, "--width", "200");
         Assert.Equal(0, code);
         Assert.Empty(error);
         string row = Assert.Single(output.Split('\n'), l => l.StartsWith("| bn ", StringComparison.Ordinal));
         Assert.Contains("| Infinity / Infinity / Infinity ", row, StringComparison.Ordinal);
-        Assert.Contains("running_mean NaN or infinite in 2 channel(s)", row, StringComparison.Ordinal);
+        Assert.Contains("! bn: running_mean NaN or infinite in 2 channel(s)", output.Split('\n'));
     }
 
     [Fact]
@@ -136,7 +138,7 @@ public class InspectCommandTests : IDisposable
         const string layer = "evil\u001b[2J\u001b]0;pwned\u0007\u202e.bn";
         string path = CheckpointWith(layer, [0f], [1f], "evil\u001b[31m.safetensors");
 
-        var (code, output, _) = Run("inspect", path);
+        var (code, output, _) = Run("inspect", path, "--width", "200");
         Assert.Equal(0, code);
         Assert.DoesNotContain(output, c => char.IsControl(c) && c != '\n' || c == '\u202e');
         Assert.Contains("| evil\\u001B[2J\\u001B]0;pwned\\u0007\\u202E.bn ", output, StringComparison.Ordinal);
