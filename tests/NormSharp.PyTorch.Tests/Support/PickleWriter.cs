@@ -5,7 +5,7 @@ namespace NormSharp.PyTorch.Tests.Support;
 
 /// <summary>Writes pickles opcode by opcode, as Python's pickler (protocol 2) does: for hand-made hostile files and for
 /// state dicts with tensors that PyTorch would not write on its own.</summary>
-internal sealed class PickleWriter
+public sealed class PickleWriter
 {
     private readonly List<byte> bytes = [];
 
@@ -109,7 +109,7 @@ internal sealed class PickleWriter
 }
 
 /// <summary>A tensor as a pickle describes it: a view of storage <paramref name="Key"/>.</summary>
-internal sealed record TensorSpec(string StorageClass, string Key, long StorageElements, long Offset, long[] Shape, long[] Strides, string StorageModule = "torch")
+public sealed record TensorSpec(string StorageClass, string Key, long StorageElements, long Offset, long[] Shape, long[] Strides, string StorageModule = "torch")
 {
     /// <summary>A row-major tensor that fills its own storage.</summary>
     public static TensorSpec Whole(string storageClass, string key, params long[] shape)
