@@ -19,6 +19,7 @@ public static class CliApp
             {
                 ExplainCommand.Create(output, error),
                 InspectCommand.Create(output, error),
+                ConvertCommand.Create(output, error),
             };
             ParseResult parse = root.Parse(args);
             if (parse.Errors.Count > 0)
