@@ -45,7 +45,8 @@ public class WeightsOnlyUnpicklerTests
         { "a global inside the state dict", Start().EmptyDict().Str("w").Global("torch", "load").SetItem().Stop(), "the global torch.load (GLOBAL)" },
         { "REDUCE of a string", Start().Str("os.system").EmptyTuple().Reduce().Stop(), "REDUCE calls a str; only allowed functions can be called" },
         { "REDUCE of a storage class", Start().Global("torch", "FloatStorage").EmptyTuple().Reduce().Stop(), "torch.FloatStorage cannot be called with 0 argument(s)" },
-        { "OrderedDict with arguments", Start().Global("collections", "OrderedDict").Mark().Str("x").Tuple().Reduce().Stop(), "collections.OrderedDict called with arguments" },
+        { "OrderedDict of a string", Start().Global("collections", "OrderedDict").Mark().Str("x").Tuple().Reduce().Stop(), "collections.OrderedDict called with arguments other than (key, value) pairs" },
+        { "OrderedDict of a triple", Start().Global("collections", "OrderedDict").Mark().Mark().Mark().Int(1).Int(2).Int(3).Tuple().Tuple().Tuple().Reduce().Stop(), "collections.OrderedDict called with arguments other than (key, value) pairs" },
         { "NEWOBJ of OrderedDict", Start().Global("collections", "OrderedDict").EmptyTuple().Op(0x81).Stop(), "NEWOBJ of collections.OrderedDict; only torch.nn.Parameter of a tensor can be built" },
         { "BUILD on a list", Start().Op(']').EmptyDict().Op('b').Stop(), "BUILD on a list; only an OrderedDict's attributes can be set" },
         { "BUILD on a plain dict", Start().EmptyDict().EmptyDict().Op('b').Stop(), "BUILD on a dict; only an OrderedDict's attributes can be set" },
@@ -131,6 +132,14 @@ public class WeightsOnlyUnpicklerTests
         Assert.Equal([2.0, 3.0], state["p"].ToDoubles());
         Assert.Equal([2.0, 3.0], state["q"].ToDoubles());
         Assert.Equal([1.0, 2.0, 3.0], state["r"].ToDoubles());
+    }
+
+    [Fact]
+    public void OrderedDictOfPairs_AsOtherWritersPickleIt_IsRead()
+    {
+        // TorchSharp.PyBridge pickles OrderedDict(()) for backward hooks; OrderedDict([(key, value)]) is the general form.
+        var pickle = Start().Global("collections", "OrderedDict").Mark().Op(']').Mark().Str("w").Do(p => Rebuild(p, 0, [3], [1])).Tuple().Op('a').Tuple().Reduce().Stop();
+        Assert.Equal([1.0, 2.0, 3.0], Read(pickle).Tensors["w"].ToDoubles());
     }
 
     [Fact]

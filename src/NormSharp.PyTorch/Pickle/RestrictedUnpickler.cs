@@ -278,8 +278,7 @@ internal sealed class RestrictedUnpickler
         switch (callee.Kind)
         {
             case GlobalKind.OrderedDict:
-                if (args.Length != 0) throw Fail("collections.OrderedDict called with arguments");
-                return new PyDict(ordered: true);
+                return OrderedDict(args);
             case GlobalKind.RebuildTensor when args.Length == 4:
             case GlobalKind.RebuildTensorV2 when args.Length is 6 or 7:
                 return Tensor(args[0], args[1], args[2], args[3], args.Length > 4 ? args[5] : null, explicitType: null);
@@ -296,6 +295,24 @@ internal sealed class RestrictedUnpickler
             default:
                 throw Fail($"{callee.FullName} cannot be called with {args.Length} argument(s) in a weights-only load");
         }
+    }
+
+    /// <summary><c>OrderedDict()</c>, or <c>OrderedDict(pairs)</c> from a tuple or list of (key, value) pairs, as other writers
+    /// than PyTorch pickle an empty one (<c>OrderedDict(())</c>).</summary>
+    private PyDict OrderedDict(object?[] args)
+    {
+        var dict = new PyDict(ordered: true);
+        if (args.Length == 0) return dict;
+        object?[]? pairs = args is [PyTuple tuple] ? tuple.Items : args is [PyList list] ? [.. list.Items] : null;
+        if (args.Length > 1 || pairs is null) throw Fail("collections.OrderedDict called with arguments other than (key, value) pairs");
+        foreach (object? pair in pairs)
+        {
+            object?[] items = pair switch { PyTuple t => t.Items, PyList l => [.. l.Items], _ => [] };
+            if (items.Length != 2) throw Fail("collections.OrderedDict called with arguments other than (key, value) pairs");
+            dict.Set(KeyOf(items[0]), items[1]);
+        }
+
+        return dict;
     }
 
     private TensorRef Construct(object? type, object? arguments)
