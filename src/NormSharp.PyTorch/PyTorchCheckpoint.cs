@@ -135,7 +135,7 @@ public static class PyTorchCheckpoint
         ArgumentException.ThrowIfNullOrEmpty(destination);
         PyTorchCheckpointFile file = ReadFile(source, entry);
         string? bad = file.Tensors.Keys.FirstOrDefault(k => k.Length == 0 || k == "__metadata__");
-        if (bad is not null) throw new PyTorchCheckpointException($"tensor \"{bad}\" cannot be named so in a safetensors file.");
+        if (bad is not null) throw new PyTorchCheckpointException($"tensor {Quoting.Quote(bad)} cannot be named so in a safetensors file.");
         SafeTensors.WriteFile(destination, file.Tensors);
         return file;
     }
@@ -165,10 +165,10 @@ public static class PyTorchCheckpoint
         ReadFormatVersion(zip, archive);
         bool bigEndian = ReadByteOrder(zip, archive);
         byte[] pickle = ReadWhole(zip, zip.Find($"{archive}/data.pkl")!, MaxPickleLength);
-        object? root;
+        Unpickled unpickled;
         try
         {
-            root = RestrictedUnpickler.Load(pickle);
+            unpickled = RestrictedUnpickler.Load(pickle);
         }
         catch (PyTorchCheckpointException e) when (zip.Find($"{archive}/constants.pkl") is not null || zip.Entries.Any(x => x.Name.StartsWith($"{archive}/code/", StringComparison.Ordinal)))
         {
@@ -176,7 +176,7 @@ public static class PyTorchCheckpoint
                 e.Message + " This is a TorchScript archive (torch.jit.save): save the model's state_dict() with torch.save instead.", e);
         }
 
-        return TensorMaterializer.Build(zip, archive, SelectStateDict(root, entry), bigEndian);
+        return TensorMaterializer.Build(zip, archive, unpickled, SelectStateDict(unpickled, entry), bigEndian);
     }
 
     /// <summary>The folder all records lie in (PyTorch names it after the file, or <c>archive</c>): the one that holds
@@ -224,28 +224,28 @@ public static class PyTorchCheckpoint
         return bytes;
     }
 
-    private static PyDict SelectStateDict(object? root, string? entry)
+    private static PyDict SelectStateDict(Unpickled pickle, string? entry)
     {
-        if (root is not PyDict dict)
-            throw new PyTorchCheckpointException($"the file holds {RestrictedUnpickler.Describe(root)}, not a state dict (a dict of tensors).");
+        if (pickle.Root is not PyDict dict)
+            throw new PyTorchCheckpointException($"the file holds {RestrictedUnpickler.Describe(pickle.Root)}, not a state dict (a dict of tensors).");
         if (entry is not null)
         {
-            if (!dict.TryGet(entry, out object? selected))
-                throw new PyTorchCheckpointException($"the file's dict has no entry \"{entry}\"; its entries are {KeyList(dict)}.");
+            if (!pickle.TryGet(dict, entry, out object? selected))
+                throw new PyTorchCheckpointException($"the file's dict has no entry {Quoting.Quote(entry)}; its entries are {KeyList(dict)}.");
             return selected as PyDict
-                ?? throw new PyTorchCheckpointException($"entry \"{entry}\" of the file is {RestrictedUnpickler.Describe(selected)}, not a state dict (a dict of tensors).");
+                ?? throw new PyTorchCheckpointException($"entry {Quoting.Quote(entry)} of the file is {RestrictedUnpickler.Describe(selected)}, not a state dict (a dict of tensors).");
         }
 
         var notTensor = dict.Entries.FirstOrDefault(e => e.Value is not TensorRef);
         if (notTensor.Key is null) return dict;
-        var dicts = dict.Entries.Where(e => e.Key is string && e.Value is PyDict).Select(e => $"\"{e.Key}\"").ToList();
+        var dicts = dict.Entries.Where(e => e.Key is string && e.Value is PyDict).Select(e => Quoting.Quote(e.Key)).ToList();
         string hint = dicts.Count > 0
             ? $"; to read one of its dict entries ({string.Join(", ", dicts.Take(10))}) as the state dict, pass its key as entry (CLI: --entry)"
             : "";
         throw new PyTorchCheckpointException(
-            $"the file holds a dict whose entry \"{notTensor.Key}\" is {RestrictedUnpickler.Describe(notTensor.Value)}, not a tensor: it is not a state dict{hint}.");
+            $"the file holds a dict whose entry {Quoting.Quote(notTensor.Key)} is {RestrictedUnpickler.Describe(notTensor.Value)}, not a tensor: it is not a state dict{hint}.");
     }
 
     private static string KeyList(PyDict dict) =>
-        dict.Count == 0 ? "none" : string.Join(", ", dict.Entries.Take(10).Select(e => $"\"{e.Key}\"")) + (dict.Count > 10 ? ", ..." : "");
+        dict.Count == 0 ? "none" : string.Join(", ", dict.Entries.Take(10).Select(e => Quoting.Quote(e.Key))) + (dict.Count > 10 ? ", ..." : "");
 }

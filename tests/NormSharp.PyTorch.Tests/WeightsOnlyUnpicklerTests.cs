@@ -45,8 +45,10 @@ public class WeightsOnlyUnpicklerTests
         { "a global inside the state dict", Start().EmptyDict().Str("w").Global("torch", "load").SetItem().Stop(), "the global torch.load (GLOBAL)" },
         { "REDUCE of a string", Start().Str("os.system").EmptyTuple().Reduce().Stop(), "REDUCE calls a str; only allowed functions can be called" },
         { "REDUCE of a storage class", Start().Global("torch", "FloatStorage").EmptyTuple().Reduce().Stop(), "torch.FloatStorage cannot be called with 0 argument(s)" },
-        { "OrderedDict of a string", Start().Global("collections", "OrderedDict").Mark().Str("x").Tuple().Reduce().Stop(), "collections.OrderedDict called with arguments other than (key, value) pairs" },
-        { "OrderedDict of a triple", Start().Global("collections", "OrderedDict").Mark().Mark().Mark().Int(1).Int(2).Int(3).Tuple().Tuple().Tuple().Reduce().Stop(), "collections.OrderedDict called with arguments other than (key, value) pairs" },
+        { "OrderedDict of a string", Start().Global("collections", "OrderedDict").Mark().Str("x").Tuple().Reduce().Stop(), "collections.OrderedDict called with items; a weights-only load builds it empty and fills it with SETITEMS" },
+        { "OrderedDict of pairs", Start().Global("collections", "OrderedDict").Mark().Op(']').Mark().Str("k").Int(1).Tuple().Op('a').Tuple().Reduce().Stop(), "collections.OrderedDict called with items" },
+        { "BUILD twice", Start().Global("collections", "OrderedDict").EmptyTuple().Reduce().EmptyDict().Op('b').EmptyDict().Op('b').Stop(), "BUILD of an OrderedDict whose attributes are already set" },
+        { "torch.Size of 65 dimensions", Start().Global("torch", "Size").Mark().Ints(Enumerable.Repeat(1L, 65)).Tuple().Reduce().Stop(), "torch.Size cannot be called with 1 argument(s)" },
         { "NEWOBJ of OrderedDict", Start().Global("collections", "OrderedDict").EmptyTuple().Op(0x81).Stop(), "NEWOBJ of collections.OrderedDict; only torch.nn.Parameter of a tensor can be built" },
         { "BUILD on a list", Start().Op(']').EmptyDict().Op('b').Stop(), "BUILD on a list; only an OrderedDict's attributes can be set" },
         { "BUILD on a plain dict", Start().EmptyDict().EmptyDict().Op('b').Stop(), "BUILD on a dict; only an OrderedDict's attributes can be set" },
@@ -135,11 +137,27 @@ public class WeightsOnlyUnpicklerTests
     }
 
     [Fact]
-    public void OrderedDictOfPairs_AsOtherWritersPickleIt_IsRead()
+    public void EmptyOrderedDictFromAnEmptyTuple_AsTorchSharpPyBridgePicklesIt_IsRead()
     {
-        // TorchSharp.PyBridge pickles OrderedDict(()) for backward hooks; OrderedDict([(key, value)]) is the general form.
-        var pickle = Start().Global("collections", "OrderedDict").Mark().Op(']').Mark().Str("w").Do(p => Rebuild(p, 0, [3], [1])).Tuple().Op('a').Tuple().Reduce().Stop();
+        var pickle = Start().Global("collections", "OrderedDict").Mark().EmptyTuple().Tuple().Reduce().Str("w").Do(p => Rebuild(p, 0, [3], [1])).SetItem().Stop();
         Assert.Equal([1.0, 2.0, 3.0], Read(pickle).Tensors["w"].ToDoubles());
+    }
+
+    [Fact]
+    public void MemoizedMetadata_ReusedByEveryModule_CostsConstantTimePerModule()
+    {
+        // One local-metadata dict of 100,000 keys, named by 100,000 modules through the memo: a scan of its keys per module
+        // would take minutes.
+        var pickle = Start().Global("collections", "OrderedDict").EmptyTuple().Reduce().EmptyDict().Str("_metadata").EmptyDict().Op('q').Raw(1).Mark();
+        for (int i = 0; i < 100_000; i++) pickle.Str($"k{i}").Int(1);
+        pickle.Str("version").Int(1).SetItems().Op('0').Global("collections", "OrderedDict").EmptyTuple().Reduce().Mark();
+        for (int i = 0; i < 100_000; i++) pickle.Str($"m{i}").Op('h').Raw(1);
+        pickle.SetItems().SetItem().Op('b').Stop();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        StateDict state = Read(pickle).Tensors;
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"{watch.Elapsed}");
+        Assert.Equal(100_000, state.ModuleVersions!.Count);
+        Assert.Equal(1, state.VersionOf("m99999"));
     }
 
     [Fact]

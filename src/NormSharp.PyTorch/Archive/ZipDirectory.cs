@@ -95,21 +95,21 @@ internal sealed class ZipDirectory
                 using var inflater = new DeflateStream(new WindowStream(stream, entry.DataOffset, entry.CompressedLength), CompressionMode.Decompress);
                 inflater.ReadExactly(destination);
                 Span<byte> probe = stackalloc byte[1];
-                if (inflater.Read(probe) != 0) throw Fail($"entry \"{entry.Name}\" inflates to more than its declared {entry.Length:N0} bytes");
+                if (inflater.Read(probe) != 0) throw Fail($"entry {Quoting.Quote(entry.Name)} inflates to more than its declared {entry.Length:N0} bytes");
             }
             catch (EndOfStreamException)
             {
-                throw Fail($"entry \"{entry.Name}\" inflates to fewer than its declared {entry.Length:N0} bytes");
+                throw Fail($"entry {Quoting.Quote(entry.Name)} inflates to fewer than its declared {entry.Length:N0} bytes");
             }
             catch (InvalidDataException e)
             {
-                throw new PyTorchCheckpointException($"entry \"{entry.Name}\" is not valid deflate data: {e.Message}", e);
+                throw new PyTorchCheckpointException($"entry {Quoting.Quote(entry.Name)} is not valid deflate data: {e.Message}", e);
             }
         }
 
         uint crc = Crc32.HashToUInt32(destination);
         if (crc != entry.Crc32)
-            throw Fail($"entry \"{entry.Name}\" is damaged: its CRC-32 is {crc:x8}, the directory says {entry.Crc32:x8}");
+            throw Fail($"entry {Quoting.Quote(entry.Name)} is damaged: its CRC-32 is {crc:x8}, the directory says {entry.Crc32:x8}");
     }
 
     private static (long Offset, long Length, long Count) ReadEndRecords(Stream stream, long fileLength)
@@ -199,14 +199,14 @@ internal sealed class ZipDirectory
             ReadOnlySpan<byte> extra = directory.AsSpan(position + CentralHeaderLength + nameLength, extraLength);
             position += recordLength;
 
-            if ((flags & EncryptedFlags) != 0) throw Fail($"entry \"{name}\" is encrypted");
-            if (method is not (Stored or Deflate)) throw Fail($"entry \"{name}\" uses compression method {method}; only stored and deflate are read");
+            if ((flags & EncryptedFlags) != 0) throw Fail($"entry {Quoting.Quote(name)} is encrypted");
+            if (method is not (Stored or Deflate)) throw Fail($"entry {Quoting.Quote(name)} uses compression method {method}; only stored and deflate are read");
             ApplyZip64Extra(extra, name, ref length, ref compressed, ref localOffset, ref diskStart);
             if (diskStart != 0) throw Fail("the archive spans several disks");
             if (method == Stored && compressed != length)
-                throw Fail($"entry \"{name}\" is stored but claims {compressed:N0} bytes in the file and {length:N0} uncompressed");
+                throw Fail($"entry {Quoting.Quote(name)} is stored but claims {compressed:N0} bytes in the file and {length:N0} uncompressed");
             CheckName(name);
-            if (!names.Add(name)) throw Fail($"entry \"{name}\" appears twice");
+            if (!names.Add(name)) throw Fail($"entry {Quoting.Quote(name)} appears twice");
             entries.Add(new CentralEntry(name, nameBytes, method == Deflate, crc, compressed, length, localOffset));
         }
 
@@ -223,18 +223,18 @@ internal sealed class ZipDirectory
         {
             CentralEntry entry = byOffset[i];
             long limit = i + 1 < byOffset.Count ? byOffset[i + 1].LocalOffset : directoryOffset;
-            if (entry.LocalOffset > limit - LocalHeaderLength) throw Fail($"entry \"{entry.Name}\" has no room for its local header");
+            if (entry.LocalOffset > limit - LocalHeaderLength) throw Fail($"entry {Quoting.Quote(entry.Name)} has no room for its local header");
             ReadAt(stream, entry.LocalOffset, header);
-            if (U32(header, 0) != LocalHeaderSignature) throw Fail($"entry \"{entry.Name}\" has no local header where the directory says");
+            if (U32(header, 0) != LocalHeaderSignature) throw Fail($"entry {Quoting.Quote(entry.Name)} has no local header where the directory says");
             ushort flags = U16(header, 6), method = U16(header, 8);
             int nameLength = U16(header, 26), extraLength = U16(header, 28);
-            if ((flags & EncryptedFlags) != 0) throw Fail($"entry \"{entry.Name}\" is encrypted");
-            if (method != (entry.Deflated ? Deflate : Stored)) throw Fail($"entry \"{entry.Name}\": its local header and the directory disagree on compression");
+            if ((flags & EncryptedFlags) != 0) throw Fail($"entry {Quoting.Quote(entry.Name)} is encrypted");
+            if (method != (entry.Deflated ? Deflate : Stored)) throw Fail($"entry {Quoting.Quote(entry.Name)}: its local header and the directory disagree on compression");
             long dataOffset = entry.LocalOffset + LocalHeaderLength + nameLength + extraLength;
             if (dataOffset > limit || limit - dataOffset < entry.CompressedLength)
-                throw Fail($"entry \"{entry.Name}\" ({entry.CompressedLength:N0} bytes at offset {dataOffset:N0}) overlaps the next entry or the directory, or runs past the file");
+                throw Fail($"entry {Quoting.Quote(entry.Name)} ({entry.CompressedLength:N0} bytes at offset {dataOffset:N0}) overlaps the next entry or the directory, or runs past the file");
             if (!ReadBytes(stream, entry.LocalOffset + LocalHeaderLength, nameLength).AsSpan().SequenceEqual(entry.NameBytes))
-                throw Fail($"entry \"{entry.Name}\": its local header names another file");
+                throw Fail($"entry {Quoting.Quote(entry.Name)}: its local header names another file");
             data[entry] = dataOffset;
         }
 
@@ -259,7 +259,7 @@ internal sealed class ZipDirectory
                 if (needOffset) localOffset = Take64(field, ref at, name);
                 if (needDisk)
                 {
-                    if (field.Length - at < 4) throw Fail($"entry \"{name}\": its zip64 field is too short");
+                    if (field.Length - at < 4) throw Fail($"entry {Quoting.Quote(name)}: its zip64 field is too short");
                     diskStart = U32(field, at);
                 }
 
@@ -269,15 +269,15 @@ internal sealed class ZipDirectory
             extra = extra[(4 + size)..];
         }
 
-        throw Fail($"entry \"{name}\" needs zip64 sizes but has no zip64 field");
+        throw Fail($"entry {Quoting.Quote(name)} needs zip64 sizes but has no zip64 field");
     }
 
     private static long Take64(ReadOnlySpan<byte> field, ref int at, string name)
     {
-        if (field.Length - at < 8) throw Fail($"entry \"{name}\": its zip64 field is too short");
+        if (field.Length - at < 8) throw Fail($"entry {Quoting.Quote(name)}: its zip64 field is too short");
         ulong value = U64(field, at);
         at += 8;
-        return Checked64(value, $"size or offset of entry \"{name}\"");
+        return Checked64(value, $"size or offset of entry {Quoting.Quote(name)}");
     }
 
     private static string DecodeName(byte[] bytes, bool utf8, int index)
@@ -306,7 +306,7 @@ internal sealed class ZipDirectory
             : name[0] == '/' || (name.Length >= 2 && name[1] == ':') ? "is an absolute path"
             : name.Split('/').Any(part => part == "..") ? "contains \"..\""
             : null;
-        if (problem is not null) throw Fail($"entry name \"{name}\" {problem}");
+        if (problem is not null) throw Fail($"entry name {Quoting.Quote(name)} {problem}");
     }
 
     private static void ReadAt(Stream stream, long offset, Span<byte> buffer)

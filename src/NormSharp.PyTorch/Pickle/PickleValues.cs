@@ -47,21 +47,9 @@ internal sealed class PyDict(bool ordered)
         values[key] = value;
     }
 
-    /// <summary>The value under the string <paramref name="key"/>, found by content (for lookups from outside the pickle).</summary>
-    public bool TryGet(string key, out object? value)
-    {
-        foreach (object candidate in keys)
-        {
-            if (candidate is string s && s == key)
-            {
-                value = values[candidate];
-                return true;
-            }
-        }
-
-        value = null;
-        return false;
-    }
+    /// <summary>The value under <paramref name="key"/>: a long, or the unpickler's one instance of a string (see
+    /// <see cref="Unpickled.TryGet"/> for a lookup by content).</summary>
+    public bool TryGet(object key, out object? value) => values.TryGetValue(key, out value);
 
     private sealed class KeyComparer : IEqualityComparer<object>
     {
@@ -70,6 +58,21 @@ internal sealed class PyDict(bool ordered)
         public new bool Equals(object? x, object? y) => x is long a ? y is long b && a == b : ReferenceEquals(x, y);
 
         public int GetHashCode(object obj) => obj is long a ? a.GetHashCode() : RuntimeHelpers.GetHashCode(obj);
+    }
+}
+
+/// <summary>What a pickle holds: its root object, and the one instance of each string it made (dict keys compare by
+/// reference, so a lookup by content goes through these).</summary>
+internal sealed class Unpickled(object? root, IReadOnlyDictionary<string, string> strings)
+{
+    public object? Root { get; } = root;
+
+    /// <summary>The value under the string <paramref name="key"/> in <paramref name="dict"/>, in constant time: a string the
+    /// pickle never made is a key of none of its dicts.</summary>
+    public bool TryGet(PyDict dict, string key, out object? value)
+    {
+        value = null;
+        return strings.TryGetValue(key, out string? canonical) && dict.TryGet(canonical, out value);
     }
 }
 

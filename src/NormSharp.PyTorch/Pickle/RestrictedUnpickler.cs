@@ -72,7 +72,11 @@ internal sealed class RestrictedUnpickler
     /// storage descriptions.</summary>
     /// <exception cref="PyTorchCheckpointException">The pickle is malformed, or asks for something a weights-only load
     /// refuses; the message names the opcode or global and its byte offset.</exception>
-    public static object? Load(byte[] pickle) => new RestrictedUnpickler(pickle).Run();
+    public static Unpickled Load(byte[] pickle)
+    {
+        var unpickler = new RestrictedUnpickler(pickle);
+        return new Unpickled(unpickler.Run(), unpickler.strings);
+    }
 
     private object? Run()
     {
@@ -248,10 +252,10 @@ internal sealed class RestrictedUnpickler
     {
         if (id is not PyTuple { Items: [string kind, PyGlobal type, string key, string location, long count] })
             throw Fail("a persistent id that is not (\"storage\", storage type, key, location, element count)");
-        if (kind != "storage") throw Fail($"a persistent id of kind \"{kind}\"; only storages are allowed");
+        if (kind != "storage") throw Fail($"a persistent id of kind {Quoting.Quote(kind)}; only storages are allowed");
         _ = location; // Read on the CPU whatever the device it was saved from, as map_location="cpu" does.
         if (key.Length == 0 || key.Length > MaxGlobalNameLength || key == "." || key == ".." || key.Any(c => c is '/' or '\\' || char.IsControl(c)))
-            throw Fail($"storage key \"{key}\" is not a file name");
+            throw Fail($"storage key {Quoting.Quote(key)} is not a file name");
         if (count < 0) throw Fail($"storage \"{key}\" has a negative element count ({count})");
         TorchDType dtype = type.Kind switch
         {
@@ -288,7 +292,7 @@ internal sealed class RestrictedUnpickler
             case GlobalKind.RebuildParameter when args.Length == 3:
             case GlobalKind.RebuildParameterWithState when args.Length == 4:
                 return args[0] as TensorRef ?? throw Fail($"{callee.FullName} of {TypeName(args[0])}, not a tensor");
-            case GlobalKind.Size when args is [PyTuple sizes] && sizes.Items.All(s => s is long):
+            case GlobalKind.Size when args is [PyTuple sizes] && sizes.Items.Length <= MaxDimensions && sizes.Items.All(s => s is long):
                 return sizes;
             case GlobalKind.Device when args is [string deviceType] || args is [string, long]:
                 return new TorchDevice((string)args[0]!, args.Length > 1 ? (long)args[1]! : null);
@@ -297,22 +301,12 @@ internal sealed class RestrictedUnpickler
         }
     }
 
-    /// <summary><c>OrderedDict()</c>, or <c>OrderedDict(pairs)</c> from a tuple or list of (key, value) pairs, as other writers
-    /// than PyTorch pickle an empty one (<c>OrderedDict(())</c>).</summary>
+    /// <summary><c>OrderedDict()</c>, or <c>OrderedDict(())</c> as other writers than PyTorch pickle an empty one. Items come
+    /// by SETITEMS only: an OrderedDict built from a memoized list of pairs would copy it at each use.</summary>
     private PyDict OrderedDict(object?[] args)
     {
-        var dict = new PyDict(ordered: true);
-        if (args.Length == 0) return dict;
-        object?[]? pairs = args is [PyTuple tuple] ? tuple.Items : args is [PyList list] ? [.. list.Items] : null;
-        if (args.Length > 1 || pairs is null) throw Fail("collections.OrderedDict called with arguments other than (key, value) pairs");
-        foreach (object? pair in pairs)
-        {
-            object?[] items = pair switch { PyTuple t => t.Items, PyList l => [.. l.Items], _ => [] };
-            if (items.Length != 2) throw Fail("collections.OrderedDict called with arguments other than (key, value) pairs");
-            dict.Set(KeyOf(items[0]), items[1]);
-        }
-
-        return dict;
+        if (args is [] or [PyTuple { Items.Length: 0 }] or [PyList { Items.Count: 0 }]) return new PyDict(ordered: true);
+        throw Fail("collections.OrderedDict called with items; a weights-only load builds it empty and fills it with SETITEMS");
     }
 
     private TensorRef Construct(object? type, object? arguments)
@@ -326,8 +320,8 @@ internal sealed class RestrictedUnpickler
     {
         if (instance is not PyDict { Ordered: true } dict) throw Fail($"BUILD on {TypeName(instance)}; only an OrderedDict's attributes can be set");
         if (state is not PyDict attributes) throw Fail($"BUILD of an OrderedDict with {TypeName(state)} for its attributes");
-        dict.Attributes ??= new PyDict(ordered: false);
-        foreach (var (key, value) in attributes.Entries) dict.Attributes.Set(key, value);
+        if (dict.Attributes is not null) throw Fail("BUILD of an OrderedDict whose attributes are already set");
+        dict.Attributes = attributes; // kept, not copied: a memoized state used again costs nothing
     }
 
     private TensorRef Tensor(object? storageArgument, object? offsetArgument, object? sizeArgument, object? strideArgument, object? hooks, TorchDType? explicitType)

@@ -24,7 +24,7 @@ internal static class TensorMaterializer
     private delegate StateTensor Factory<T>(ReadOnlySpan<T> values, long[] shape);
 
     /// <summary>The state dict held by <paramref name="dict"/>, whose storages lie under <c>ARCHIVE/data/</c>.</summary>
-    public static PyTorchCheckpointFile Build(ZipDirectory zip, string archive, PyDict dict, bool bigEndian)
+    public static PyTorchCheckpointFile Build(ZipDirectory zip, string archive, Unpickled pickle, PyDict dict, bool bigEndian)
     {
         var tensors = new List<(string Key, TensorRef Tensor)>();
         var skipped = new List<SkippedTensor>();
@@ -32,7 +32,7 @@ internal static class TensorMaterializer
         {
             if (key is not string name) throw Fail($"the state dict has an integer key ({key}); its keys must be tensor names");
             if (value is not TensorRef tensor)
-                throw Fail($"entry \"{name}\" of the state dict is {RestrictedUnpickler.Describe(value)}, not a tensor");
+                throw Fail($"entry {Quoting.Quote(name)} of the state dict is {RestrictedUnpickler.Describe(value)}, not a tensor");
             if (tensor.DType.Loaded is null) skipped.Add(new SkippedTensor(name, tensor.DType.Name, tensor.Shape));
             else tensors.Add((name, tensor));
             Entry(zip, archive, tensor.Storage);
@@ -62,7 +62,7 @@ internal static class TensorMaterializer
 
         var state = new StateDict();
         foreach (var (key, _) in tensors) state[key] = values[key];
-        ApplyMetadata(state, dict.Attributes);
+        ApplyMetadata(state, pickle, dict.Attributes);
         return new PyTorchCheckpointFile(state, skipped);
     }
 
@@ -169,9 +169,9 @@ internal static class TensorMaterializer
 
     /// <summary>PyTorch's <c>_metadata</c> (module name → {"version": N}) as <see cref="StateDict.ModuleVersions"/>; the root's
     /// version (<c>""</c>) as <see cref="StateDict.Version"/>. A plain dict has none: every version is null.</summary>
-    private static void ApplyMetadata(StateDict state, PyDict? attributes)
+    private static void ApplyMetadata(StateDict state, Unpickled pickle, PyDict? attributes)
     {
-        if (attributes is null || !attributes.TryGet("_metadata", out object? metadata)) return;
+        if (attributes is null || !pickle.TryGet(attributes, "_metadata", out object? metadata)) return;
         if (metadata is not PyDict modules) throw Fail($"the state dict's _metadata is {RestrictedUnpickler.Describe(metadata)}, not a dict");
         var versions = new Dictionary<string, int?>(StringComparer.Ordinal);
         foreach (var (key, value) in modules.Entries)
@@ -179,13 +179,13 @@ internal static class TensorMaterializer
             if (key is not string module || value is not PyDict local)
                 throw Fail("the state dict's _metadata is not a dict of module names to dicts");
             int? version = null;
-            if (local.TryGet("version", out object? stored))
+            if (pickle.TryGet(local, "version", out object? stored))
             {
                 version = stored switch
                 {
                     long v and >= int.MinValue and <= int.MaxValue => (int)v,
                     null => null,
-                    _ => throw Fail($"the _metadata version of module \"{module}\" is {RestrictedUnpickler.Describe(stored)}, not an integer"),
+                    _ => throw Fail($"the _metadata version of module {Quoting.Quote(module)} is {RestrictedUnpickler.Describe(stored)}, not an integer"),
                 };
             }
 
