@@ -4,7 +4,8 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using NormSharp.Benchmarks;
 
-// dotnet run -c Release --project benchmarks/NormSharp.Benchmarks -- [--full] [--suite batchnorm|instancenorm|all] [--out FILE] [BenchmarkDotNet options]
+// dotnet run -c Release --project benchmarks/NormSharp.Benchmarks -- [--full] [--suite batchnorm|instancenorm|all|checkpoint] [--out FILE] [BenchmarkDotNet options]
+// (checkpoint: reading and converting a 100 MB torch.save file; BenchmarkDotNet's own table, no ratios)
 // Default: a short in-process job (TorchSharp's native libraries load once, with the Debian fix); --full: BenchmarkDotNet's default job.
 bool full = args.Contains("--full");
 int outIndex = Array.IndexOf(args, "--out");
@@ -19,6 +20,12 @@ Job job = (full ? Job.Default : Job.Dry.WithLaunchCount(1).WithWarmupCount(1).Wi
                                    .WithStrategy(BenchmarkDotNet.Engines.RunStrategy.Throughput))
     .WithToolchain(InProcessEmitToolchain.Instance);
 IConfig config = DefaultConfig.Instance.AddJob(job).WithOptions(ConfigOptions.DisableOptimizationsValidator);
+if (suite == "checkpoint")
+{
+    BenchmarkRunner.Run<PyTorchCheckpointBenchmarks>(config, rest);
+    return;
+}
+
 var tables = new List<string>();
 if (suite is "all" or "batchnorm") tables.Add(RatioTable.Markdown(BenchmarkRunner.Run<BatchNormBenchmarks>(config, rest)));
 if (suite is "all" or "instancenorm") tables.Add(RatioTable.InstanceNormMarkdown(BenchmarkRunner.Run<InstanceNormBenchmarks>(config, rest)));

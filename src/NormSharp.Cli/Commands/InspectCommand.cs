@@ -1,14 +1,14 @@
 using System.CommandLine;
 using NormSharp.Cli.Inspection;
 using NormSharp.Cli.Rendering;
-using NormSharp.Serialization;
 
 namespace NormSharp.Cli.Commands;
 
 /// <summary>
-/// <c>inspect FILE</c>: the normalization layers of a safetensors checkpoint (name, C, dtype, counter, running statistics
-/// summarized) with anomalies flagged. A file that cannot be read, is not valid safetensors or is not a regular file (a
-/// directory, a FIFO, a device) is one line on the error output and exit code 1; an empty FILE is a usage error (2).
+/// <c>inspect FILE</c>: the normalization layers of a checkpoint, safetensors or torch.save (told from the first bytes; see
+/// <see cref="CheckpointLoader"/>), as name, C, dtype, counter and running statistics summarized, with anomalies flagged.
+/// A file that cannot be read, is of neither format (the legacy torch.save format, text, empty) or is not a regular file
+/// (a directory, a FIFO, a device) is one line on the error output and exit code 1; an empty FILE is a usage error (2).
 /// Names from the file are printed with control characters escaped (<c>\u001B</c>).
 /// </summary>
 public static class InspectCommand
@@ -16,28 +16,29 @@ public static class InspectCommand
     /// <summary>Builds the command; output goes to <paramref name="output"/>, errors to <paramref name="error"/>.</summary>
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var file = new Argument<string>("FILE") { Description = "A safetensors checkpoint." };
+        var file = new Argument<string>("FILE") { Description = "A checkpoint: safetensors or torch.save (.pt, .pth)." };
         var json = new Option<bool>("--json") { Description = $"Print the layers as JSON ({JsonOutput.NonFiniteNumbers})." };
-        var command = new Command("inspect", "List the normalization layers of a safetensors checkpoint and flag anomalies " +
+        var entry = new Option<string?>("--entry") { Description = "For a torch.save training checkpoint: the key of the entry that holds the state dict (e.g. model)." };
+        var command = new Command("inspect", "List the normalization layers of a checkpoint (safetensors or torch.save) and flag anomalies " +
                                              "(running_var <= 0 or NaN, a counter of 0, near-zero weights).")
         {
-            file, json,
+            file, json, entry,
         };
         command.SetAction(parse =>
         {
             string path = parse.GetValue(file)!;
-            if (path.Length == 0) return CliError.Write(error, "FILE is empty; give the path of a safetensors file.", ExitCodes.Usage);
-            SafeTensorsFile checkpoint;
+            if (path.Length == 0) return CliError.Write(error, "FILE is empty; give the path of a checkpoint.", ExitCodes.Usage);
+            LoadedCheckpoint checkpoint;
             try
             {
-                checkpoint = SafeTensors.ReadFile(path);
+                checkpoint = CheckpointLoader.Load(path, parse.GetValue(entry));
             }
-            catch (Exception e) when (e is SafeTensorsException or IOException or UnauthorizedAccessException)
+            catch (CheckpointLoadException e)
             {
                 return CliError.Write(error, $"{path}: {e.Message}", ExitCodes.Failure);
             }
 
-            IReadOnlyList<NormLayerReport> layers = CheckpointInspection.Inspect(checkpoint);
+            IReadOnlyList<NormLayerReport> layers = CheckpointInspection.Inspect(checkpoint.Tensors);
             if (parse.GetValue(json)) output.WriteLine(JsonOutput.Serialize(layers));
             else ConsoleFactory.Render(output, OutputWidth.From(parse), console => InspectRenderer.Write(console, path, layers, checkpoint.Tensors.Count, checkpoint.Skipped.Count));
             return ExitCodes.Success;

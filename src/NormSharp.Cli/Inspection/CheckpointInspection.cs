@@ -18,9 +18,16 @@ public static class CheckpointInspection
     public static IReadOnlyList<NormLayerReport> Inspect(SafeTensorsFile file)
     {
         ArgumentNullException.ThrowIfNull(file);
+        return Inspect(file.Tensors);
+    }
+
+    /// <summary>The normalization layers of a checkpoint's tensors (from any format), in the order their first key appears.</summary>
+    public static IReadOnlyList<NormLayerReport> Inspect(StateDict tensors)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
         var groups = new Dictionary<string, Dictionary<string, StateTensor>>(StringComparer.Ordinal);
         var order = new List<string>();
-        foreach (var (key, tensor) in file.Tensors)
+        foreach (var (key, tensor) in tensors)
         {
             int dot = key.LastIndexOf('.');
             string prefix = dot < 0 ? "" : key[..dot], suffix = key[(dot + 1)..];

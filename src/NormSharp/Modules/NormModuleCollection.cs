@@ -68,6 +68,10 @@ public sealed class NormModuleCollection(string name = "NormModuleCollection") :
     }
 
     /// <summary>Loads a state dict with prefixed names into the layers, all or nothing.</summary>
+    /// <remarks>Each layer loads its part with the version <see cref="NormSharp.StateDict.VersionOf"/> gives for its name: the
+    /// state dict's one <see cref="NormSharp.StateDict.Version"/>, or, for a state dict read from a PyTorch checkpoint, the
+    /// layer's own entry of <see cref="NormSharp.StateDict.ModuleVersions"/> (PyTorch's <c>_metadata</c>), so that a layer
+    /// saved at version 1 gets the counter migration and its version-2 neighbours do not.</remarks>
     /// <param name="stateDict">The state, e.g. <see cref="SafeTensorsFile.Tensors"/> of a checkpoint.</param>
     /// <param name="strict">When true, missing and unexpected keys are errors.</param>
     /// <returns>The full names of the keys that were missing and unexpected (both empty after a strict load).</returns>
@@ -76,7 +80,7 @@ public sealed class NormModuleCollection(string name = "NormModuleCollection") :
     public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(stateDict);
-        var parts = modules.ToDictionary(m => m.Key, _ => new StateDict(stateDict.Version), StringComparer.Ordinal);
+        var parts = modules.ToDictionary(m => m.Key, m => new StateDict(stateDict.VersionOf(m.Key)), StringComparer.Ordinal);
         var longestFirst = modules.Select(m => m.Key).OrderByDescending(n => n.Length).ToList();
         var unexpected = new List<string>();
         foreach (var (key, value) in stateDict)

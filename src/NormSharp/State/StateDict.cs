@@ -10,7 +10,9 @@ namespace NormSharp;
 /// A module's <c>StateDict()</c> holds copies (a snapshot), not the live tensors: changing the module
 /// later does not change it. <see cref="Version"/> plays the role of PyTorch's <c>_metadata</c>
 /// version: 2 for a state dict a module wrote, null for one built by hand (PyTorch treats a plain
-/// dict the same way), which matters for checkpoints without <c>num_batches_tracked</c>.
+/// dict the same way), which matters for checkpoints without <c>num_batches_tracked</c>. A state dict
+/// read from a PyTorch checkpoint also carries <see cref="ModuleVersions"/>, the version of each
+/// module by name, and a <see cref="NormModuleCollection"/> gives each layer its own.
 /// </remarks>
 public sealed class StateDict : IEnumerable<KeyValuePair<string, StateTensor>>
 {
@@ -27,6 +29,29 @@ public sealed class StateDict : IEnumerable<KeyValuePair<string, StateTensor>>
 
     /// <summary>The normalization modules' state-dict version (2 since PyTorch 0.4.1), or null.</summary>
     public int? Version { get; set; }
+
+    /// <summary>
+    /// The state-dict version of each module by its dotted name (<c>""</c> for the root, <c>layer1.0.bn1</c> for a layer), as
+    /// PyTorch's <c>_metadata</c> attribute records them; null (the default) when one <see cref="Version"/> holds for every
+    /// module, as for a state dict NormSharp wrote or one read from safetensors (which has no place for versions).
+    /// </summary>
+    /// <remarks>A module that has no entry here has no version (null), as PyTorch's <c>metadata.get(prefix, {})</c> gives:
+    /// see <see cref="VersionOf"/>. Keys are module names, not tensor keys.</remarks>
+    public IDictionary<string, int?>? ModuleVersions { get; set; }
+
+    /// <summary>
+    /// The version the module named <paramref name="moduleName"/> loads its part with: its entry in
+    /// <see cref="ModuleVersions"/> when that is set (null when it has no entry), else <see cref="Version"/>.
+    /// </summary>
+    /// <param name="moduleName">The module's dotted name, <c>""</c> for the root.</param>
+    /// <example><c>sd.VersionOf("layer1.0.bn1")</c> is 1 for a layer saved by PyTorch before 0.4.1, whose part of the state dict
+    /// then loads with the counter migration (a missing <c>num_batches_tracked</c> becomes 0).</example>
+    public int? VersionOf(string moduleName)
+    {
+        ArgumentNullException.ThrowIfNull(moduleName);
+        if (ModuleVersions is null) return Version;
+        return ModuleVersions.TryGetValue(moduleName, out int? version) ? version : null;
+    }
 
     /// <summary>The keys in insertion order.</summary>
     public IReadOnlyList<string> Keys => order;
@@ -79,7 +104,7 @@ public sealed class StateDict : IEnumerable<KeyValuePair<string, StateTensor>>
     public StateDict ToFloatingType(StateDType dtype)
     {
         if (dtype == StateDType.Int64) throw new ArgumentException("a floating type is needed; counters stay Int64.", nameof(dtype));
-        var copy = new StateDict(Version);
+        var copy = new StateDict(Version) { ModuleVersions = ModuleVersions is null ? null : new Dictionary<string, int?>(ModuleVersions, StringComparer.Ordinal) };
         foreach (var (key, tensor) in this) copy[key] = tensor.DType == StateDType.Int64 ? tensor : tensor.ConvertTo(dtype);
         return copy;
     }

@@ -65,6 +65,23 @@ public sealed class StateTensor
     /// <summary>An int64 tensor holding a copy of <paramref name="values"/>.</summary>
     public static StateTensor FromInt64s(ReadOnlySpan<long> values, params long[] shape) => new(StateDType.Int64, shape, values.ToArray());
 
+    /// <summary>A float16 tensor holding <paramref name="values"/> (held as float, exactly): e.g. the values of a half-precision
+    /// checkpoint that another reader decoded.</summary>
+    public static StateTensor FromHalves(ReadOnlySpan<Half> values, params long[] shape)
+    {
+        var singles = new float[values.Length];
+        TensorPrimitives.ConvertToSingle(values, singles);
+        return new(StateDType.Float16, shape, singles);
+    }
+
+    /// <summary>A bfloat16 tensor from bfloat16 bit patterns (each the upper 16 bits of a float32), held as float, exactly.</summary>
+    public static StateTensor FromBFloat16Bits(ReadOnlySpan<ushort> bits, params long[] shape)
+    {
+        var singles = new float[bits.Length];
+        for (int i = 0; i < bits.Length; i++) singles[i] = BFloat16.ToSingle(bits[i]);
+        return new(StateDType.BFloat16, shape, singles);
+    }
+
     /// <summary>Values read from a file, kept with the file's element type (F16 and BF16 held as float).</summary>
     internal static StateTensor FromStored(StateDType dtype, long[] shape, Array values) => new(dtype, shape, values);
 

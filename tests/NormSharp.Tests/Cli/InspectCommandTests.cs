@@ -193,6 +193,6 @@ public class InspectCommandTests : IDisposable
         var (code, output, error) = Run("inspect", "");
         Assert.Equal(2, code);
         Assert.Empty(output);
-        Assert.Equal("error: FILE is empty; give the path of a safetensors file.", CliHarness.AssertOneLineError(error));
+        Assert.Equal("error: FILE is empty; give the path of a checkpoint.", CliHarness.AssertOneLineError(error));
     }
 }

@@ -125,6 +125,42 @@ public class NormModuleCollectionTests : IDisposable
     }
 
     [Fact]
+    public void PerModuleVersions_GiveEachLayerItsOwn_AsPyTorchsMetadataDoes()
+    {
+        // PyTorch's _metadata: "a" saved at version 1 (before the counter existed), "b" at version 2; neither has a counter.
+        var a = new BatchNorm1d(2);
+        var b = new BatchNorm1d(2);
+        var model = new NormModuleCollection { ["a"] = a, ["b"] = b };
+        var state = new StateDict { ModuleVersions = new Dictionary<string, int?> { [""] = 1, ["a"] = 1, ["b"] = 2 } };
+        foreach (string layer in new[] { "a", "b" })
+            foreach (string key in new[] { "weight", "bias", "running_mean", "running_var" })
+                state[$"{layer}.{key}"] = StateTensor.FromSingles([1f, 2f], 2);
+        Assert.Equal(1, state.VersionOf("a"));
+        Assert.Equal(2, state.VersionOf("b"));
+        Assert.Null(state.VersionOf("c"));
+
+        LoadStateDictResult result = model.LoadStateDict(state, strict: false);
+        Assert.Equal(["b.num_batches_tracked"], result.MissingKeys);
+        Assert.Equal(0L, a.NumBatchesTracked);
+
+        var e = Assert.Throws<ArgumentException>(() => new NormModuleCollection("Net") { ["a"] = new BatchNorm1d(2), ["b"] = new BatchNorm1d(2) }.LoadStateDict(state));
+        Assert.Equal("Error(s) in loading state_dict for Net:\n\tMissing key(s) in state_dict: \"b.num_batches_tracked\". ", e.Message);
+    }
+
+    [Fact]
+    public void ModuleVersions_WithoutAnEntry_MeanNoVersion_AndOneLayerUsesTheRoots()
+    {
+        var state = new StateDict(2) { ModuleVersions = new Dictionary<string, int?> { ["other"] = 2 } };
+        Assert.Null(state.VersionOf(""));
+        Assert.Equal(2, new StateDict(2).VersionOf("anything"));
+        foreach (string key in new[] { "weight", "bias", "running_mean", "running_var" }) state[key] = StateTensor.FromSingles([1f], 1);
+        var bn = new BatchNorm1d(1);
+        bn.LoadStateDict(state);   // the root has no version: the counter migration applies
+        Assert.Equal(0L, bn.NumBatchesTracked);
+        Assert.Equal(state.ModuleVersions, state.ToFloatingType(StateDType.Float64).ModuleVersions);
+    }
+
+    [Fact]
     public void LazyLayers_TakeTheirSizeFromTheCheckpoint()
     {
         NormModuleCollection source = Model(out var bn1, out var deep, out var norm);

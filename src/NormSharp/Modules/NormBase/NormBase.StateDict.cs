@@ -30,7 +30,9 @@ public abstract partial class NormBase<T>
     /// <returns>The keys that did not match (both empty after a strict load).</returns>
     /// <remarks>
     /// A state dict of version &lt; 2 or without a version (a hand-built one) that lacks
-    /// <c>num_batches_tracked</c> loads into a tracking layer with the counter set to 0. A counter
+    /// <c>num_batches_tracked</c> loads into a tracking layer with the counter set to 0. The version is
+    /// <c>stateDict.VersionOf("")</c>: <see cref="StateDict.Version"/>, or the root's entry of
+    /// <see cref="StateDict.ModuleVersions"/> when the state dict carries PyTorch's per-module versions. A counter
     /// stored with shape [1] loads as the scalar; one stored as a float loads as its integer part.
     /// </remarks>
     /// <exception cref="ArgumentException">Shapes differ, or (strict) keys are missing or unexpected;
@@ -94,7 +96,9 @@ public abstract partial class NormBase<T>
             incomingOrder.Remove(key);
         }
 
-        if ((stateDict.Version is null || stateDict.Version < StateDictVersion) && TrackRunningStats && !incoming.ContainsKey(CounterKey))
+        // The layer is the root of what it loads, so its version is the root's ("" in PyTorch's _metadata).
+        int? version = stateDict.VersionOf("");
+        if ((version is null || version < StateDictVersion) && TrackRunningStats && !incoming.ContainsKey(CounterKey))
         {
             incoming[CounterKey] = StateTensor.Scalar(0);
             incomingOrder.Add(CounterKey);
