@@ -70,6 +70,9 @@ public static class PyTorchCheckpoint
     {
         if (head.Length >= 4 && head[0] == 'P' && head[1] == 'K' && ((head[2] == 3 && head[3] == 4) || (head[2] == 5 && head[3] == 6)))
             return PyTorchFileFormat.ZipArchive;
+        // A safetensors file's 8-byte header length may begin with 0x80 too: its JSON '{' at offset 8 tells it apart.
+        if (head.Length > 8 && head[8] == '{' && head[4] == 0 && head[5] == 0 && head[6] == 0 && head[7] == 0)
+            return PyTorchFileFormat.Other;
         if (head.Length >= 2 && head[0] == 0x80 && head[1] <= 5)
             return head.Length >= 2 + LegacyMagic.Length && head.Slice(2, LegacyMagic.Length).SequenceEqual(LegacyMagic)
                 ? PyTorchFileFormat.Legacy

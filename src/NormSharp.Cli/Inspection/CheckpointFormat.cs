@@ -37,6 +37,10 @@ public static class CheckpointFormats
     public static CheckpointFormat Detect(ReadOnlySpan<byte> head)
     {
         if (head.IsEmpty) return CheckpointFormat.Empty;
+
+        // safetensors first: its 8-byte little-endian header length can start with 0x80, a pickle's first byte, but a
+        // pickle does not go on with four zero bytes and a '{' at offset 8.
+        if (LooksLikeSafeTensors(head)) return CheckpointFormat.SafeTensors;
         switch (PyTorchCheckpoint.DetectFormat(head))
         {
             case PyTorchFileFormat.ZipArchive: return CheckpointFormat.TorchSave;
@@ -44,10 +48,12 @@ public static class CheckpointFormats
             case PyTorchFileFormat.Pickle: return CheckpointFormat.Pickle;
         }
 
-        // safetensors: the JSON header (an object) starts right after the 8-byte length.
-        if (head.Length > 8 && head[8] == '{') return CheckpointFormat.SafeTensors;
         return IsText(head) ? CheckpointFormat.Text : CheckpointFormat.Unknown;
     }
+
+    /// <summary>safetensors: a header length below 2^32 (its high four bytes zero), then the JSON header's '{'.</summary>
+    private static bool LooksLikeSafeTensors(ReadOnlySpan<byte> head) =>
+        head.Length > 8 && head[8] == '{' && head[4] == 0 && head[5] == 0 && head[6] == 0 && head[7] == 0;
 
     /// <summary>How the format is named in messages.</summary>
     public static string Describe(CheckpointFormat format) => format switch

@@ -19,7 +19,7 @@ public class PyTorchCliTests : IDisposable
     [Fact]
     public void Inspect_TorchSaveFile_ListsItsNormalizationLayers()
     {
-        var (code, output, error) = CliHarness.Run("inspect", Fixtures.Path("resnet.pt"));
+        var (code, output, error) = CliHarness.Run("inspect", Fixtures.Path("resnet.pt"), "--width", "300");
         Assert.Equal(0, code);
         Assert.Empty(error);
         Assert.Contains("resnet.pt: 8 normalization layer(s) among 50 tensor(s)", output, StringComparison.Ordinal);
@@ -30,7 +30,7 @@ public class PyTorchCliTests : IDisposable
     [Fact]
     public void Inspect_TrainingCheckpoint_ReadsTheEntryAsked()
     {
-        var (code, output, _) = CliHarness.Run("inspect", Fixtures.Path("checkpoint.pt"), "--entry", "model");
+        var (code, output, _) = CliHarness.Run("inspect", Fixtures.Path("checkpoint.pt"), "--entry", "model", "--width", "300");
         Assert.Equal(0, code);
         Assert.Contains("8 normalization layer(s) among 50 tensor(s)", output, StringComparison.Ordinal);
     }
@@ -103,7 +103,7 @@ public class PyTorchCliTests : IDisposable
         }
 
         // And the converted file inspects as the original does.
-        Assert.Contains("8 normalization layer(s) among 50 tensor(s)", CliHarness.Run("inspect", target).Output, StringComparison.Ordinal);
+        Assert.Contains("8 normalization layer(s) among 50 tensor(s)", CliHarness.Run("inspect", target, "--width", "300").Output, StringComparison.Ordinal);
     }
 
     [Fact]
