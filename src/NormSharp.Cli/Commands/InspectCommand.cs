@@ -19,10 +19,15 @@ public static class InspectCommand
         var file = new Argument<string>("FILE") { Description = "A checkpoint: safetensors or torch.save (.pt, .pth)." };
         var json = new Option<bool>("--json") { Description = $"Print the layers as JSON ({JsonOutput.NonFiniteNumbers})." };
         var entry = new Option<string?>("--entry") { Description = "For a torch.save training checkpoint: the key of the entry that holds the state dict (e.g. model)." };
+        var values = new Option<string[]>("--values")
+        {
+            Description = "Print the values of these tensors (full names, e.g. bn1.running_var) as PyTorch prints them, instead of the table.",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var command = new Command("inspect", "List the normalization layers of a checkpoint (safetensors or torch.save) and flag anomalies " +
                                              "(running_var <= 0 or NaN, a counter of 0, near-zero weights).")
         {
-            file, json, entry,
+            file, json, entry, values,
         };
         command.SetAction(parse =>
         {
@@ -36,6 +41,16 @@ public static class InspectCommand
             catch (CheckpointLoadException e)
             {
                 return CliError.Write(error, $"{path}: {e.Message}", ExitCodes.Failure);
+            }
+
+            string[] names = parse.GetValue(values) ?? [];
+            if (names.Length > 0)
+            {
+                string? missing = names.FirstOrDefault(n => !checkpoint.Tensors.ContainsKey(n));
+                if (missing is not null)
+                    return CliError.Write(error, $"{path}: no tensor named \"{TerminalText.Escape(missing)}\" (inspect without --values lists the layers).", ExitCodes.Failure);
+                foreach (string name in names) output.WriteLine($"{TerminalText.Escape(name)}: {checkpoint.Tensors[name]}");
+                return ExitCodes.Success;
             }
 
             IReadOnlyList<NormLayerReport> layers = CheckpointInspection.Inspect(checkpoint.Tensors);
