@@ -98,9 +98,9 @@ internal static unsafe class BatchNormBackwardExecution
                 if (!l.ReducesPlaneByPlane)
                 {
                     (int channel, int firstSample, int lastSample) = l.SampleBlock(index);
-                    double* itemLanes = Partials + (long)index * 2 * ShiftedMoments.Lanes;
-                    var itemSum = new Span<double>(itemLanes, ShiftedMoments.Lanes);
-                    var itemDot = new Span<double>(itemLanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
+                    double* itemLanes = Partials + (long)index * 2 * BatchNormBackward.Lanes;
+                    var itemSum = new Span<double>(itemLanes, BatchNormBackward.Lanes);
+                    var itemDot = new Span<double>(itemLanes + BatchNormBackward.Lanes, BatchNormBackward.Lanes);
                     if (typeof(T) == typeof(float))
                     {
                         long begin = ((long)firstSample * channels + channel) * l.Spatial;
@@ -120,15 +120,15 @@ internal static unsafe class BatchNormBackwardExecution
                 }
 
                 (int firstPlane, int lastPlane) = l.PlaneBlock(index);
-                Span<double> lanes = stackalloc double[2 * ShiftedMoments.Lanes];
+                Span<double> lanes = stackalloc double[2 * BatchNormBackward.Lanes];
                 for (int p = firstPlane; p < lastPlane; p++)
                 {
                     lanes.Clear();
-                    Span<double> sum = lanes[..ShiftedMoments.Lanes], dot = lanes[ShiftedMoments.Lanes..];
+                    Span<double> sum = lanes[..BatchNormBackward.Lanes], dot = lanes[BatchNormBackward.Lanes..];
                     long offset = (long)p * l.Spatial;
                     BatchNormBackward.ReduceRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial), Mean[p % channels], sum, dot);
-                    Partials[2 * p] = ShiftedMoments.SumLanes(sum);
-                    Partials[2 * p + 1] = ShiftedMoments.SumLanes(dot);
+                    Partials[2 * p] = BatchNormBackward.SumLanes(sum);
+                    Partials[2 * p + 1] = BatchNormBackward.SumLanes(dot);
                 }
 
                 return;

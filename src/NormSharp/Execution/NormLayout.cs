@@ -68,7 +68,7 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
 
     /// <summary>Backward (Σ dy and Σ (x - mean)·dy): doubles of partial sums a reduction keeps for two sums: 2 per (n, c) plane,
     /// or 2 × C per row block.</summary>
-    public int PartialsLength => IsRows ? ReductionItems * 2 * Channels : ReducesPlaneByPlane ? Batch * Channels * 2 : ReductionItems * 2 * Kernels.ShiftedMoments.Lanes;
+    public int PartialsLength => IsRows ? ReductionItems * 2 * Channels : ReducesPlaneByPlane ? Batch * Channels * 2 : ReductionItems * 2 * Kernels.BatchNormBackward.Lanes;
 
     /// <summary>
     /// Backward: the two totals of channel c from the partials: for large planes, each plane's two sums (its 16 lanes already
@@ -106,7 +106,7 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
             return (sum, squares);
         }
 
-        const int lanes = Kernels.ShiftedMoments.Lanes;
+        const int lanes = Kernels.BatchNormBackward.Lanes;
         Span<double> total = stackalloc double[2 * lanes];
         int itemsPerChannel = ItemsPerChannel;
         for (int item = 0; item < itemsPerChannel; item++)
@@ -115,7 +115,7 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
             for (int l = 0; l < total.Length; l++) total[l] += partial[l];
         }
 
-        return (Kernels.ShiftedMoments.SumLanes(total[..lanes]), Kernels.ShiftedMoments.SumLanes(total[lanes..]));
+        return (Kernels.BatchNormBackward.SumLanes(total[..lanes]), Kernels.BatchNormBackward.SumLanes(total[lanes..]));
     }
 
     /// <summary>Training statistics: the partial moments a reduction keeps (<see cref="Kernels.MomentSpans"/>, four doubles

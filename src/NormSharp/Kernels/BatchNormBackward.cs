@@ -25,6 +25,17 @@ namespace NormSharp.Kernels;
 /// </remarks>
 internal static class BatchNormBackward
 {
+    /// <summary>Lanes of the backward sums: element i of a run to lane i mod 16.</summary>
+    public const int Lanes = 16;
+
+    /// <summary>Σ of the 16 lanes, in lane order.</summary>
+    public static double SumLanes(ReadOnlySpan<double> lanes)
+    {
+        double total = 0;
+        for (int l = 0; l < Lanes; l++) total += lanes[l];
+        return total;
+    }
+
     /// <summary>
     /// Float runs of one channel (<paramref name="runs"/> runs of <paramref name="length"/> values, <paramref name="stride"/>
     /// apart): Σ dy and Σ (x - mean)·dy into 16 lanes each (element i of a run to lane i mod 16), the lanes kept in
@@ -34,7 +45,7 @@ internal static class BatchNormBackward
     public static void ReduceRuns(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int runs, int stride, int length, double mean,
                                   Span<double> sumDy, Span<double> dotP)
     {
-        const int lanes = ShiftedMoments.Lanes;
+        const int lanes = Lanes;
         int full = length - length % lanes;
         if (!Vector256.IsHardwareAccelerated || full == length)
         {
@@ -100,7 +111,7 @@ internal static class BatchNormBackward
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int i = 0;
-        if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && x.Length >= ShiftedMoments.Lanes)
+        if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && x.Length >= Lanes)
         {
             ReadOnlySpan<float> xs = MemoryMarshal.Cast<T, float>(x), gs = MemoryMarshal.Cast<T, float>(dy);
             ref float xr = ref MemoryMarshal.GetReference(xs), gr = ref MemoryMarshal.GetReference(gs);
@@ -108,7 +119,7 @@ internal static class BatchNormBackward
             Vector256<double> m = Vector256.Create(mean);
             Vector256<double> s0 = Vector256.LoadUnsafe(ref sr), s1 = Vector256.LoadUnsafe(ref sr, 4), s2 = Vector256.LoadUnsafe(ref sr, 8), s3 = Vector256.LoadUnsafe(ref sr, 12);
             Vector256<double> d0 = Vector256.LoadUnsafe(ref dr), d1 = Vector256.LoadUnsafe(ref dr, 4), d2 = Vector256.LoadUnsafe(ref dr, 8), d3 = Vector256.LoadUnsafe(ref dr, 12);
-            for (; i <= x.Length - ShiftedMoments.Lanes; i += ShiftedMoments.Lanes)
+            for (; i <= x.Length - Lanes; i += Lanes)
             {
                 (Vector256<double> xa, Vector256<double> xb) = Vector256.Widen(Vector256.LoadUnsafe(ref xr, (nuint)i));
                 (Vector256<double> xc, Vector256<double> xd) = Vector256.Widen(Vector256.LoadUnsafe(ref xr, (nuint)(i + 8)));
@@ -121,15 +132,15 @@ internal static class BatchNormBackward
             s0.StoreUnsafe(ref sr); s1.StoreUnsafe(ref sr, 4); s2.StoreUnsafe(ref sr, 8); s3.StoreUnsafe(ref sr, 12);
             d0.StoreUnsafe(ref dr); d1.StoreUnsafe(ref dr, 4); d2.StoreUnsafe(ref dr, 8); d3.StoreUnsafe(ref dr, 12);
         }
-        else if (typeof(T) == typeof(double) && Vector256.IsHardwareAccelerated && x.Length >= ShiftedMoments.Lanes)
+        else if (typeof(T) == typeof(double) && Vector256.IsHardwareAccelerated && x.Length >= Lanes)
         {
             ReadOnlySpan<double> xs = MemoryMarshal.Cast<T, double>(x), gs = MemoryMarshal.Cast<T, double>(dy);
             ref double xr = ref MemoryMarshal.GetReference(xs), gr = ref MemoryMarshal.GetReference(gs);
             ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
             Vector256<double> m = Vector256.Create(mean);
-            for (; i <= x.Length - ShiftedMoments.Lanes; i += ShiftedMoments.Lanes)
+            for (; i <= x.Length - Lanes; i += Lanes)
             {
-                for (int part = 0; part < ShiftedMoments.Lanes; part += 4)
+                for (int part = 0; part < Lanes; part += 4)
                 {
                     Vector256<double> g = Vector256.LoadUnsafe(ref gr, (nuint)(i + part));
                     (Vector256.LoadUnsafe(ref sr, (nuint)part) + g).StoreUnsafe(ref sr, (nuint)part);
@@ -141,8 +152,8 @@ internal static class BatchNormBackward
         for (; i < x.Length; i++)
         {
             double g = double.CreateTruncating(dy[i]);
-            sumDy[i % ShiftedMoments.Lanes] += g;
-            dotP[i % ShiftedMoments.Lanes] += (double.CreateTruncating(x[i]) - mean) * g;
+            sumDy[i % Lanes] += g;
+            dotP[i % Lanes] += (double.CreateTruncating(x[i]) - mean) * g;
         }
     }
 
