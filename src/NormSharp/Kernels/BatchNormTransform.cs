@@ -1,7 +1,5 @@
+using System.Diagnostics;
 using System.Numerics;
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace NormSharp.Kernels;
 
@@ -18,7 +16,9 @@ namespace NormSharp.Kernels;
 /// </code>
 /// In training, mean and invStd are the batch's (<see cref="ShiftedMoments"/>); in evaluation,
 /// running_mean and 1 / sqrt(running_var + eps). Passes over memory: one read, one write.
-/// Vector and scalar paths give the same bits (both fused).
+/// Each element is one fused operation, so every width gives the same bits: the widest registers run four at a time,
+/// then one at a time, then narrower registers and scalars take the values left (no value is read or written twice, so
+/// y may be x itself).
 /// </remarks>
 internal static class BatchNormTransform
 {
@@ -30,64 +30,64 @@ internal static class BatchNormTransform
         return (alpha, T.FusedMultiplyAdd(-mean, alpha, bias));
     }
 
-    /// <summary>y = fma(x, alpha, beta) over a contiguous run of one channel (a plane of the (N, C, S) layout).</summary>
+    /// <summary>y = fma(x, alpha, beta) over a contiguous run of one channel (a plane of the (N, C, S) layout). y is x, or
+    /// memory apart from it.</summary>
     public static void ApplyRun<T>(ReadOnlySpan<T> x, Span<T> y, T alpha, T beta)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        Debug.Assert(y.Length == x.Length && LaneChecks.SameOrApart(x, y));
         int i = 0;
-        if (Vector256.IsHardwareAccelerated && x.Length >= Vector256<T>.Count)
-        {
-            ref T source = ref MemoryMarshal.GetReference(x);
-            ref T target = ref MemoryMarshal.GetReference(y);
-            Vector256<T> a = Vector256.Create(alpha), b = Vector256.Create(beta);
-            int width = Vector256<T>.Count;
-            for (; i <= x.Length - 4 * width; i += 4 * width)
-            {
-                VectorMath.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)i), a, b).StoreUnsafe(ref target, (nuint)i);
-                VectorMath.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)(i + width)), a, b).StoreUnsafe(ref target, (nuint)(i + width));
-                VectorMath.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)(i + 2 * width)), a, b).StoreUnsafe(ref target, (nuint)(i + 2 * width));
-                VectorMath.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)(i + 3 * width)), a, b).StoreUnsafe(ref target, (nuint)(i + 3 * width));
-            }
-
-            for (; i <= x.Length - width; i += width)
-                VectorMath.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)i), a, b).StoreUnsafe(ref target, (nuint)i);
-            if (i < x.Length)
-            {
-                // A map may redo the last full vector (overlapping the tail): rewriting a lane gives the same value.
-                // Not in place, though: the overlap would read outputs.
-                int last = x.Length - width;
-                if (!Unsafe.AreSame(ref source, ref target))
-                {
-                    VectorMath.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)last), a, b).StoreUnsafe(ref target, (nuint)last);
-                    return;
-                }
-            }
-        }
-
-        for (; i < x.Length; i++) y[i] = T.FusedMultiplyAdd(x[i], alpha, beta);
+        if (Lanes512<T>.IsHardwareAccelerated) i = ApplyRun<T, Lanes512<T>>(x, y, alpha, beta, i);
+        if (Lanes256<T>.IsHardwareAccelerated) i = ApplyRun<T, Lanes256<T>>(x, y, alpha, beta, i);
+        if (Lanes128<T>.IsHardwareAccelerated) i = ApplyRun<T, Lanes128<T>>(x, y, alpha, beta, i);
+        ApplyRun<T, ScalarLane<T>>(x, y, alpha, beta, i);
     }
 
-    /// <summary>Rows layout ((N, C) or channels-last): y[r, c] = fma(x[r, c], alpha[c], beta[c]) for <paramref name="rows"/> rows.</summary>
+    /// <summary>Rows layout ((N, C) or channels-last): y[r, c] = fma(x[r, c], alpha[c], beta[c]) for <paramref name="rows"/>
+    /// rows of C = alpha.Length values. y is x, or memory apart from it.</summary>
     public static void ApplyRows<T>(ReadOnlySpan<T> x, Span<T> y, int rows, ReadOnlySpan<T> alpha, ReadOnlySpan<T> beta)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = alpha.Length;
-        int width = Vector256<T>.Count;
-        ref T a = ref MemoryMarshal.GetReference(alpha), b = ref MemoryMarshal.GetReference(beta);
+        Debug.Assert(beta.Length == channels && x.Length == (long)rows * channels && y.Length == x.Length && LaneChecks.SameOrApart(x, y));
         for (int r = 0; r < rows; r++)
         {
             ReadOnlySpan<T> row = x.Slice(r * channels, channels);
             Span<T> output = y.Slice(r * channels, channels);
             int c = 0;
-            if (Vector256.IsHardwareAccelerated)
-            {
-                ref T source = ref MemoryMarshal.GetReference(row), target = ref MemoryMarshal.GetReference(output);
-                for (; c <= channels - width; c += width)
-                    VectorMath.FusedMultiplyAdd(Vector256.LoadUnsafe(ref source, (nuint)c), Vector256.LoadUnsafe(ref a, (nuint)c),
-                                                Vector256.LoadUnsafe(ref b, (nuint)c)).StoreUnsafe(ref target, (nuint)c);
-            }
-
-            for (; c < channels; c++) output[c] = T.FusedMultiplyAdd(row[c], alpha[c], beta[c]);
+            if (Lanes512<T>.IsHardwareAccelerated) c = ApplyRow<T, Lanes512<T>>(row, output, alpha, beta, c);
+            if (Lanes256<T>.IsHardwareAccelerated) c = ApplyRow<T, Lanes256<T>>(row, output, alpha, beta, c);
+            if (Lanes128<T>.IsHardwareAccelerated) c = ApplyRow<T, Lanes128<T>>(row, output, alpha, beta, c);
+            ApplyRow<T, ScalarLane<T>>(row, output, alpha, beta, c);
         }
+    }
+
+    private static int ApplyRun<T, TLanes>(ReadOnlySpan<T> x, Span<T> y, T alpha, T beta, int i)
+        where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T> =>
+        ApplyRunBlocks<T, TLanes>(x, y, alpha, beta, ApplyRunBlocks<T, Quad<TLanes, T>>(x, y, alpha, beta, i));
+
+    /// <summary>The run from x[i] on, a block at a time while a whole block fits; returns where the blocks end.</summary>
+    private static int ApplyRunBlocks<T, TBlock>(ReadOnlySpan<T> x, Span<T> y, T alpha, T beta, int i)
+        where T : unmanaged, IFloatingPointIeee754<T> where TBlock : struct, ILanes<TBlock, T>
+    {
+        TBlock a = TBlock.Create(alpha), b = TBlock.Create(beta);
+        // y = fma(x, alpha, beta)
+        for (; i <= x.Length - TBlock.Count; i += TBlock.Count)
+            TBlock.FusedMultiplyAdd(TBlock.Load(x, i), a, b).Store(y, i);
+        return i;
+    }
+
+    private static int ApplyRow<T, TLanes>(ReadOnlySpan<T> x, Span<T> y, ReadOnlySpan<T> alpha, ReadOnlySpan<T> beta, int c)
+        where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T> =>
+        ApplyRowBlocks<T, TLanes>(x, y, alpha, beta, ApplyRowBlocks<T, Quad<TLanes, T>>(x, y, alpha, beta, c));
+
+    /// <summary>One row from channel c on, a block of channels at a time while a whole block fits; returns where the blocks end.</summary>
+    private static int ApplyRowBlocks<T, TBlock>(ReadOnlySpan<T> x, Span<T> y, ReadOnlySpan<T> alpha, ReadOnlySpan<T> beta, int c)
+        where T : unmanaged, IFloatingPointIeee754<T> where TBlock : struct, ILanes<TBlock, T>
+    {
+        // y[c] = fma(x[c], alpha[c], beta[c])
+        for (; c <= x.Length - TBlock.Count; c += TBlock.Count)
+            TBlock.FusedMultiplyAdd(TBlock.Load(x, c), TBlock.Load(alpha, c), TBlock.Load(beta, c)).Store(y, c);
+        return c;
     }
 }

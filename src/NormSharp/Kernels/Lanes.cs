@@ -60,6 +60,11 @@ internal static class LaneChecks
 
     /// <summary>Whether lanes of <typeparamref name="T"/> load <typeparamref name="TSource"/>: the same type, or float widened to double.</summary>
     public static bool Loads<TSource, T>() => typeof(TSource) == typeof(T) || (typeof(TSource) == typeof(float) && typeof(T) == typeof(double));
+
+    /// <summary>Whether a map's output is its input itself (in place) or memory apart from it: a map reads each value
+    /// before it writes the same position, so a partial overlap is the one case it cannot take.</summary>
+    public static bool SameOrApart<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> output) =>
+        Unsafe.AreSame(ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetReference(output)) || !input.Overlaps(output);
 }
 
 /// <summary>One Vector512: 16 float or 8 double lanes.</summary>
