@@ -9,7 +9,8 @@ namespace NormSharp.Kernels;
 /// <summary>
 /// A block of lanes, so that each kernel is written once, over spans, and runs at every width: one register of
 /// <see cref="Lanes512{T}"/>, <see cref="Lanes256{T}"/> or <see cref="Lanes128{T}"/>, a <see cref="ScalarLane{T}"/>
-/// (the scalar path), or <see cref="Quad{TLanes, T}"/>, four registers side by side (a kernel's unrolled block).
+/// (the scalar path), or two or four registers side by side (<see cref="Pair{TLanes, T}"/>, <see cref="Quad{TLanes, T}"/>:
+/// a kernel's unrolled block, independent chains of additions in flight).
 /// </summary>
 /// <remarks>
 /// Every operation is lane by lane with one IEEE rounding (the fused multiply-add included), so a kernel gives the same
@@ -52,8 +53,8 @@ internal interface ILanes<TSelf, T> :
     static abstract TSelf Keep(TSelf value, TSelf mask);
 }
 
-/// <summary>The checks every <see cref="ILanes{TSelf, T}"/> load and store makes in debug builds.</summary>
-internal static class LaneChecks
+/// <summary>Facts about spans that the kernels check (in debug builds) or branch on.</summary>
+internal static class Spans
 {
     /// <summary>Whether <paramref name="count"/> values from <paramref name="index"/> lie inside a span of <paramref name="length"/>.</summary>
     public static bool Inside(int index, int count, int length) => index >= 0 && (long)index + count <= length;
@@ -61,10 +62,13 @@ internal static class LaneChecks
     /// <summary>Whether lanes of <typeparamref name="T"/> load <typeparamref name="TSource"/>: the same type, or float widened to double.</summary>
     public static bool Loads<TSource, T>() => typeof(TSource) == typeof(T) || (typeof(TSource) == typeof(float) && typeof(T) == typeof(double));
 
-    /// <summary>Whether a map's output is its input itself (in place) or memory apart from it: a map reads each value
-    /// before it writes the same position, so a partial overlap is the one case it cannot take.</summary>
-    public static bool SameOrApart<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> output) =>
-        Unsafe.AreSame(ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetReference(output)) || !input.Overlaps(output);
+    /// <summary>Whether the two start at the same address: a map's output is its input (in place).</summary>
+    public static bool SameStart<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> output) =>
+        Unsafe.AreSame(ref MemoryMarshal.GetReference(input), ref MemoryMarshal.GetReference(output));
+
+    /// <summary>Whether a map's output is its input itself or memory apart from it: a map reads each value before it
+    /// writes the same position, so a partial overlap is the one case it cannot take.</summary>
+    public static bool SameOrApart<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> output) => SameStart(input, output) || !input.Overlaps(output);
 }
 
 /// <summary>One Vector512: 16 float or 8 double lanes.</summary>
@@ -82,7 +86,7 @@ internal readonly struct Lanes512<T>(Vector512<T> value) : ILanes<Lanes512<T>, T
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes512<T> Load<TSource>(ReadOnlySpan<TSource> source, int index) where TSource : unmanaged
     {
-        Debug.Assert(LaneChecks.Loads<TSource, T>() && LaneChecks.Inside(index, Count, source.Length));
+        Debug.Assert(Spans.Loads<TSource, T>() && Spans.Inside(index, Count, source.Length));
         ref TSource at = ref Unsafe.Add(ref MemoryMarshal.GetReference(source), index);
         if (typeof(TSource) == typeof(T)) return new(Vector512.LoadUnsafe(ref Unsafe.As<TSource, T>(ref at)));
         return new(Vector512.WidenLower(Vector256.LoadUnsafe(ref Unsafe.As<TSource, float>(ref at)).ToVector512Unsafe()).As<double, T>());
@@ -91,7 +95,7 @@ internal readonly struct Lanes512<T>(Vector512<T> value) : ILanes<Lanes512<T>, T
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Store(Span<T> destination, int index)
     {
-        Debug.Assert(LaneChecks.Inside(index, Count, destination.Length));
+        Debug.Assert(Spans.Inside(index, Count, destination.Length));
         value.StoreUnsafe(ref MemoryMarshal.GetReference(destination), (nuint)index);
     }
 
@@ -135,7 +139,7 @@ internal readonly struct Lanes256<T>(Vector256<T> value) : ILanes<Lanes256<T>, T
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes256<T> Load<TSource>(ReadOnlySpan<TSource> source, int index) where TSource : unmanaged
     {
-        Debug.Assert(LaneChecks.Loads<TSource, T>() && LaneChecks.Inside(index, Count, source.Length));
+        Debug.Assert(Spans.Loads<TSource, T>() && Spans.Inside(index, Count, source.Length));
         ref TSource at = ref Unsafe.Add(ref MemoryMarshal.GetReference(source), index);
         if (typeof(TSource) == typeof(T)) return new(Vector256.LoadUnsafe(ref Unsafe.As<TSource, T>(ref at)));
         return new(Vector256.WidenLower(Vector128.LoadUnsafe(ref Unsafe.As<TSource, float>(ref at)).ToVector256Unsafe()).As<double, T>());
@@ -144,7 +148,7 @@ internal readonly struct Lanes256<T>(Vector256<T> value) : ILanes<Lanes256<T>, T
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Store(Span<T> destination, int index)
     {
-        Debug.Assert(LaneChecks.Inside(index, Count, destination.Length));
+        Debug.Assert(Spans.Inside(index, Count, destination.Length));
         value.StoreUnsafe(ref MemoryMarshal.GetReference(destination), (nuint)index);
     }
 
@@ -188,7 +192,7 @@ internal readonly struct Lanes128<T>(Vector128<T> value) : ILanes<Lanes128<T>, T
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes128<T> Load<TSource>(ReadOnlySpan<TSource> source, int index) where TSource : unmanaged
     {
-        Debug.Assert(LaneChecks.Loads<TSource, T>() && LaneChecks.Inside(index, Count, source.Length));
+        Debug.Assert(Spans.Loads<TSource, T>() && Spans.Inside(index, Count, source.Length));
         ref TSource at = ref Unsafe.Add(ref MemoryMarshal.GetReference(source), index);
         if (typeof(TSource) == typeof(T)) return new(Vector128.LoadUnsafe(ref Unsafe.As<TSource, T>(ref at)));
         // Two floats are 8 bytes: read exactly those (a 16-byte load would read past the two values).
@@ -199,7 +203,7 @@ internal readonly struct Lanes128<T>(Vector128<T> value) : ILanes<Lanes128<T>, T
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Store(Span<T> destination, int index)
     {
-        Debug.Assert(LaneChecks.Inside(index, Count, destination.Length));
+        Debug.Assert(Spans.Inside(index, Count, destination.Length));
         value.StoreUnsafe(ref MemoryMarshal.GetReference(destination), (nuint)index);
     }
 
@@ -249,7 +253,7 @@ internal readonly struct ScalarLane<T>(T value) : ILanes<ScalarLane<T>, T> where
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ScalarLane<T> Load<TSource>(ReadOnlySpan<TSource> source, int index) where TSource : unmanaged
     {
-        Debug.Assert(LaneChecks.Loads<TSource, T>() && LaneChecks.Inside(index, Count, source.Length));
+        Debug.Assert(Spans.Loads<TSource, T>() && Spans.Inside(index, Count, source.Length));
         TSource at = Unsafe.Add(ref MemoryMarshal.GetReference(source), index);
         return new(typeof(TSource) == typeof(T) ? Unsafe.As<TSource, T>(ref at) : T.CreateTruncating(Unsafe.As<TSource, float>(ref at)));
     }
@@ -257,7 +261,7 @@ internal readonly struct ScalarLane<T>(T value) : ILanes<ScalarLane<T>, T> where
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Store(Span<T> destination, int index)
     {
-        Debug.Assert(LaneChecks.Inside(index, Count, destination.Length));
+        Debug.Assert(Spans.Inside(index, Count, destination.Length));
         Unsafe.Add(ref MemoryMarshal.GetReference(destination), index) = Value;
     }
 
@@ -353,4 +357,60 @@ internal readonly struct Quad<TLanes, T>(TLanes first, TLanes second, TLanes thi
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Quad<TLanes, T> operator *(Quad<TLanes, T> a, Quad<TLanes, T> b) =>
         new(a.first * b.first, a.second * b.second, a.third * b.third, a.fourth * b.fourth);
+}
+
+/// <summary>
+/// Two registers of lanes side by side (lanes 0..n-1 in the first, n..2n-1 in the second): a block of 2n lanes that
+/// folds as one register of 2n lanes would: the two registers add, then the register's lanes fold by halves.
+/// </summary>
+internal readonly struct Pair<TLanes, T>(TLanes low, TLanes high) : ILanes<Pair<TLanes, T>, T>
+    where TLanes : struct, ILanes<TLanes, T>
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly TLanes low = low, high = high;
+
+    public static int Count => 2 * TLanes.Count;
+
+    public static bool IsHardwareAccelerated => TLanes.IsHardwareAccelerated;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Pair<TLanes, T> Create(T value)
+    {
+        TLanes lanes = TLanes.Create(value);
+        return new(lanes, lanes);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Pair<TLanes, T> Load<TSource>(ReadOnlySpan<TSource> source, int index) where TSource : unmanaged =>
+        new(TLanes.Load(source, index), TLanes.Load(source, index + TLanes.Count));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Store(Span<T> destination, int index)
+    {
+        low.Store(destination, index);
+        high.Store(destination, index + TLanes.Count);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Pair<TLanes, T> FusedMultiplyAdd(Pair<TLanes, T> a, Pair<TLanes, T> b, Pair<TLanes, T> c) =>
+        new(TLanes.FusedMultiplyAdd(a.low, b.low, c.low), TLanes.FusedMultiplyAdd(a.high, b.high, c.high));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static T FoldLanes(Pair<TLanes, T> value) => TLanes.FoldLanes(value.low + value.high);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Pair<TLanes, T> LanesBelow(int count) => new(TLanes.LanesBelow(count), TLanes.LanesBelow(count - TLanes.Count));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Pair<TLanes, T> Keep(Pair<TLanes, T> value, Pair<TLanes, T> mask) =>
+        new(TLanes.Keep(value.low, mask.low), TLanes.Keep(value.high, mask.high));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Pair<TLanes, T> operator +(Pair<TLanes, T> a, Pair<TLanes, T> b) => new(a.low + b.low, a.high + b.high);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Pair<TLanes, T> operator -(Pair<TLanes, T> a, Pair<TLanes, T> b) => new(a.low - b.low, a.high - b.high);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Pair<TLanes, T> operator *(Pair<TLanes, T> a, Pair<TLanes, T> b) => new(a.low * b.low, a.high * b.high);
 }

@@ -95,18 +95,23 @@ internal readonly ref struct MomentSpans
 /// 5e-9 with the outlier first, 6e-8 at 10^7 values.)
 /// <para>The mean is High + Low. When a value is ±Inf or NaN, so is Σx, and the mean is Σx / M as in PyTorch (±Inf;
 /// NaN with both infinities or a NaN); M2 is then NaN, as PyTorch's variance is.</para>
-/// <para>Summation order: <see cref="Chunk"/>'s (32 lanes folded by halves in runs, each channel's rows in order in
+/// <para>Summation order: <see cref="Chunk"/>'s, with <see cref="Lanes"/> lanes in runs (each channel's rows in order in
 /// rows), the squares with one fused multiply-add. Chunks merge in memory order, work items' results in item order
 /// (<see cref="NormLayout.CombineMoments"/>). The Vector512, Vector256, Vector128 and scalar paths give the same bits.</para>
 /// </remarks>
 [SkipLocalsInit] // the stack buffers are written before they are read (lanes) or masked off (tails)
 internal static class ShiftedMoments
 {
+    /// <summary>Accumulator lanes of a chunk of runs: element i of a run to lane i mod 32, one pass of four Vector512 of
+    /// double (two passes on Vector256, whose second reads the chunk from L1, as pass 2 does anyway).</summary>
+    public const int Lanes = 32;
+
     /// <summary>
     /// The moments of <paramref name="runs"/> runs of <paramref name="length"/> values, <paramref name="stride"/> apart, from
     /// x[0] (the planes of one channel, or one plane): runs longer than a chunk are cut into chunks, shorter ones grouped.
     /// x may go on past the runs: a single run's following values are fetched into the cache ahead of the next call.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Moments ReduceRuns<T>(ReadOnlySpan<T> x, int runs, int stride, int length) where T : unmanaged
     {
         Debug.Assert(runs >= 1 && length >= 1 && stride >= length && x.Length >= (long)(runs - 1) * stride + length);
@@ -120,6 +125,7 @@ internal static class ShiftedMoments
     /// Rows layout ((N, C) input, or channels-last): x holds <paramref name="rows"/> rows of C = item.Length values;
     /// writes each channel's moments over these rows into <paramref name="item"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ReduceRows<T>(ReadOnlySpan<T> x, int rows, MomentSpans item) where T : unmanaged
     {
         Debug.Assert(rows >= 1 && item.Length >= 1 && x.Length == (long)rows * item.Length);
@@ -137,6 +143,7 @@ internal static class ShiftedMoments
 
     /// <summary>total[c] = merge(total[c], part[c]) for every group c, all totals over <paramref name="count"/> values and
     /// all parts over <paramref name="partCount"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Merge(MomentSpans total, double count, MomentSpans part, double partCount)
     {
         Debug.Assert(part.Length == total.Length);
@@ -167,6 +174,7 @@ internal static class ShiftedMoments
     public static double InvStd(double variance, double eps) =>
         variance == 0.0 && eps == 0.0 ? 0.0 : 1.0 / Math.Sqrt(variance + eps);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static Moments ReduceRuns<T, TBlock>(ReadOnlySpan<T> x, int runs, int stride, int length)
         where T : unmanaged where TBlock : struct, ILanes<TBlock, double>
     {
@@ -184,7 +192,7 @@ internal static class ShiftedMoments
 
     /// <summary>One chunk's moments: its mean m (pass 1), then Σ (x - m) and Σ (x - m)² (pass 2).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Moments ReduceChunk<T, TBlock>(ReadOnlySpan<T> x, RunChunk chunk)
+    private static Moments ReduceChunk<T, TBlock>(ReadOnlySpan<T> x, in RunChunk chunk)
         where T : unmanaged where TBlock : struct, ILanes<TBlock, double>
     {
         double sum = SumValues<T, TBlock>(x, chunk);
@@ -195,20 +203,21 @@ internal static class ShiftedMoments
     }
 
     /// <summary>Pass 1: Σ x in the 32 lanes (element i of a run to lane i mod 32), a block of lanes at a time, folded.</summary>
-    private static double SumValues<T, TBlock>(ReadOnlySpan<T> x, RunChunk chunk)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static double SumValues<T, TBlock>(ReadOnlySpan<T> x, in RunChunk chunk)
         where T : unmanaged where TBlock : struct, ILanes<TBlock, double>
     {
-        int full = chunk.Length - chunk.Length % Chunk.Lanes, tailLength = chunk.Length - full;
-        Span<T> padded = stackalloc T[Chunk.Lanes];
-        Span<double> lanes = stackalloc double[Chunk.Lanes];
-        for (int lane = 0; lane < Chunk.Lanes; lane += TBlock.Count)
+        int full = chunk.Length - chunk.Length % Lanes, tailLength = chunk.Length - full;
+        Span<T> padded = stackalloc T[Lanes];
+        Span<double> lanes = stackalloc double[Lanes];
+        for (int lane = 0; lane < Lanes; lane += TBlock.Count)
         {
             TBlock keep = TBlock.LanesBelow(tailLength - lane), s = default;
             for (int r = 0; r < chunk.Runs; r++)
             {
                 int run = chunk.Offset + r * chunk.Stride;
                 // s += x
-                for (int i = 0; i < full; i += Chunk.Lanes) s += TBlock.Load(x, run + i + lane);
+                for (int i = 0; i < full; i += Lanes) s += TBlock.Load(x, run + i + lane);
                 if (tailLength > lane)
                 {
                     ReadOnlySpan<T> tail = Chunk.Tail(x, run + full + lane, Math.Min(tailLength - lane, TBlock.Count), TBlock.Count, padded);
@@ -216,7 +225,7 @@ internal static class ShiftedMoments
                 }
             }
 
-            if (TBlock.Count == Chunk.Lanes) return TBlock.FoldLanes(s);
+            if (TBlock.Count == Lanes) return TBlock.FoldLanes(s);
             s.Store(lanes, lane);
         }
 
@@ -226,21 +235,22 @@ internal static class ShiftedMoments
     /// <summary>Pass 2: Σ (x - shift) and Σ (x - shift)² in the 32 lanes each, folded. Meanwhile the same positions
     /// chunk.NextDistance values further are fetched into the cache (the next chunk's pass 1 then finds them there,
     /// rather than the memory idling while this pass computes).</summary>
-    private static (double Deviations, double Squares) SumDeviations<T, TBlock>(ReadOnlySpan<T> x, RunChunk chunk, double shift)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double Deviations, double Squares) SumDeviations<T, TBlock>(ReadOnlySpan<T> x, in RunChunk chunk, double shift)
         where T : unmanaged where TBlock : struct, ILanes<TBlock, double>
     {
-        int full = chunk.Length - chunk.Length % Chunk.Lanes, tailLength = chunk.Length - full, nextDistance = chunk.NextDistance;
-        Span<T> padded = stackalloc T[Chunk.Lanes];
-        Span<double> lanes = stackalloc double[2 * Chunk.Lanes];
+        int full = chunk.Length - chunk.Length % Lanes, tailLength = chunk.Length - full, nextDistance = chunk.NextDistance;
+        Span<T> padded = stackalloc T[Lanes];
+        Span<double> lanes = stackalloc double[2 * Lanes];
         TBlock m = TBlock.Create(shift);
-        for (int lane = 0; lane < Chunk.Lanes; lane += TBlock.Count)
+        for (int lane = 0; lane < Lanes; lane += TBlock.Count)
         {
             TBlock keep = TBlock.LanesBelow(tailLength - lane), s = default, q = default;
             for (int r = 0; r < chunk.Runs; r++)
             {
                 int run = chunk.Offset + r * chunk.Stride;
                 // d = x - m;  s += d;  q += d·d
-                for (int i = 0; i < full; i += Chunk.Lanes)
+                for (int i = 0; i < full; i += Lanes)
                 {
                     if (nextDistance != 0) Prefetch<T, TBlock>(x, run + i + lane + nextDistance);
                     TBlock d = TBlock.Load(x, run + i + lane) - m;
@@ -257,12 +267,12 @@ internal static class ShiftedMoments
                 }
             }
 
-            if (TBlock.Count == Chunk.Lanes) return (TBlock.FoldLanes(s), TBlock.FoldLanes(q));
+            if (TBlock.Count == Lanes) return (TBlock.FoldLanes(s), TBlock.FoldLanes(q));
             s.Store(lanes, lane);
-            q.Store(lanes, Chunk.Lanes + lane);
+            q.Store(lanes, Lanes + lane);
         }
 
-        return (Chunk.Fold(lanes[..Chunk.Lanes]), Chunk.Fold(lanes[Chunk.Lanes..]));
+        return (Chunk.Fold(lanes[..Lanes]), Chunk.Fold(lanes[Lanes..]));
     }
 
     /// <summary>Asks the cache for the TBlock.Count values from x[at] (a hint, no effect on the results; nothing past x;
@@ -282,16 +292,22 @@ internal static class ShiftedMoments
         }
     }
 
-    /// <summary>Rows layout: the chunk's columns of channels from c on, four registers at a time, then one; returns the first
-    /// channel left (fewer than one register).</summary>
+    /// <summary>Rows layout: the chunk's columns of channels from c on, four registers at a time, then two, then one; returns
+    /// the first channel left (fewer than one register).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int ReduceColumns<T, TLanes>(ReadOnlySpan<T> x, int first, int rows, int c, MomentSpans item)
-        where T : unmanaged where TLanes : struct, ILanes<TLanes, double> =>
-        ReduceColumnBlocks<T, TLanes>(x, first, rows, ReduceColumnBlocks<T, Quad<TLanes, double>>(x, first, rows, c, item), item);
+        where T : unmanaged where TLanes : struct, ILanes<TLanes, double>
+    {
+        if (item.Length - c >= Quad<TLanes, double>.Count) c = ReduceColumnBlocks<T, Quad<TLanes, double>>(x, first, rows, c, item);
+        if (item.Length - c >= Pair<TLanes, double>.Count) c = ReduceColumnBlocks<T, Pair<TLanes, double>>(x, first, rows, c, item);
+        if (item.Length - c >= TLanes.Count) c = ReduceColumnBlocks<T, TLanes>(x, first, rows, c, item);
+        return c;
+    }
 
     /// <summary>Rows layout: the moments of the chunk of <paramref name="rows"/> rows from row <paramref name="first"/>, for
     /// each block of channels from c on (a separate method per block type, each small enough for the JIT to keep the sums in
     /// registers); returns the first channel left. Pass 2 fetches the next chunk's rows into the cache.</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static int ReduceColumnBlocks<T, TBlock>(ReadOnlySpan<T> x, int first, int rows, int c, MomentSpans item)
         where T : unmanaged where TBlock : struct, ILanes<TBlock, double>
     {
@@ -346,6 +362,7 @@ internal static class ShiftedMoments
         m2.Store(item.M2, c);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static int MergeColumns<TLanes>(MomentSpans total, double count, MomentSpans part, double partCount, int c)
         where TLanes : struct, ILanes<TLanes, double>
     {
