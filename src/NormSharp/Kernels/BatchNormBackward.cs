@@ -199,10 +199,10 @@ internal static class BatchNormBackward
         return c;
     }
 
-    /// <summary>The run in registers of <typeparamref name="TLanes"/> (at least one register long): four at a time, then
-    /// one, then the last values as <see cref="BatchNormTransform"/> does them.</summary>
+    /// <summary>The run in registers of <typeparamref name="TLanes"/> (at least one register long), the last values as
+    /// <see cref="BatchNormTransform"/> does them. Internal for the tests, which also run the widths the dispatch skips.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void InputGradientRun<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradient<T> channel, bool batchStatistics)
+    internal static void InputGradientRun<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradient<T> channel, bool batchStatistics)
         where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
     {
         int i = InputGradientRunBlocks<T, TLanes>(x, dy, dx, channel, batchStatistics, 0);
@@ -235,7 +235,7 @@ internal static class BatchNormBackward
     /// <summary>Every row in registers of <typeparamref name="TLanes"/> (a row is at least one register long), as
     /// <see cref="InputGradientRun{T, TLanes}"/> does a run.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void InputGradientRows<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int rows, ChannelGradients<T> channels, bool batchStatistics)
+    internal static void InputGradientRows<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int rows, ChannelGradients<T> channels, bool batchStatistics)
         where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
     {
         int count = channels.Mean.Length;
@@ -272,10 +272,10 @@ internal static class BatchNormBackward
     }
 
     /// <summary>A channel's input-gradient coefficients, in T.</summary>
-    private readonly record struct ChannelGradient<T>(T Mean, T GradMean, T K, T Scale);
+    internal readonly record struct ChannelGradient<T>(T Mean, T GradMean, T K, T Scale);
 
     /// <summary>Every channel's input-gradient coefficients, in T (rows layout).</summary>
-    private readonly ref struct ChannelGradients<T>(ReadOnlySpan<T> mean, ReadOnlySpan<T> gradMean, ReadOnlySpan<T> k, ReadOnlySpan<T> scale)
+    internal readonly ref struct ChannelGradients<T>(ReadOnlySpan<T> mean, ReadOnlySpan<T> gradMean, ReadOnlySpan<T> k, ReadOnlySpan<T> scale)
     {
         public ReadOnlySpan<T> Mean { get; } = mean;
 

@@ -61,10 +61,10 @@ internal static class BatchNormTransform
         else ApplyRows<T, ScalarLane<T>>(x, y, rows, alpha, beta);
     }
 
-    /// <summary>The run in registers of <typeparamref name="TLanes"/> (at least one register long): four at a time, then
-    /// one, then the last values.</summary>
+    /// <summary>The run in registers of <typeparamref name="TLanes"/> (at least one register long), then the last values.
+    /// Internal for the tests, which also run the widths the dispatch skips.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ApplyRun<T, TLanes>(ReadOnlySpan<T> x, Span<T> y, T alpha, T beta)
+    internal static void ApplyRun<T, TLanes>(ReadOnlySpan<T> x, Span<T> y, T alpha, T beta)
         where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
     {
         int i = ApplyRunBlocks<T, TLanes>(x, y, alpha, beta, 0);
@@ -89,7 +89,7 @@ internal static class BatchNormTransform
     /// <summary>Every row in registers of <typeparamref name="TLanes"/> (a row is at least one register long), as
     /// <see cref="ApplyRun{T, TLanes}"/> does a run.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ApplyRows<T, TLanes>(ReadOnlySpan<T> x, Span<T> y, int rows, ReadOnlySpan<T> alpha, ReadOnlySpan<T> beta)
+    internal static void ApplyRows<T, TLanes>(ReadOnlySpan<T> x, Span<T> y, int rows, ReadOnlySpan<T> alpha, ReadOnlySpan<T> beta)
         where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
     {
         int channels = alpha.Length;
