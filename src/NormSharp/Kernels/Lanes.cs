@@ -17,6 +17,10 @@ namespace NormSharp.Kernels;
 /// bits at every width as long as each lane sees the same values in the same order. <typeparamref name="T"/> is the
 /// lanes' type: double for the reductions' accumulators, which widen float values as they load them, or the element
 /// type for maps, which compute in it. float and double are the only element types.
+/// <para>A kernel is a public entry (preconditions as Debug.Assert, then the choice of width, inlined into its caller),
+/// a root per width marked AggressiveOptimization, and loops over blocks that inline into the root. The roots skip
+/// tiering because their unoptimized code, with the lane operations not inlined, runs many times slower than
+/// the loops it replaced, and a short run can end before tiering replaces it.</para>
 /// </remarks>
 /// <typeparam name="TSelf">The implementing struct (its registers stay in registers once the JIT has inlined it).</typeparam>
 /// <typeparam name="T">The type of a lane: float or double.</typeparam>
