@@ -97,38 +97,24 @@ internal static unsafe class BatchNormBackwardExecution
 
                 if (!l.ReducesPlaneByPlane)
                 {
+                    // Small planes: one channel over a block of samples, its planes strided runs.
                     (int channel, int firstSample, int lastSample) = l.SampleBlock(index);
-                    double* itemLanes = Partials + (long)index * 2 * ShiftedMoments.Lanes;
-                    var itemSum = new Span<double>(itemLanes, ShiftedMoments.Lanes);
-                    var itemDot = new Span<double>(itemLanes + ShiftedMoments.Lanes, ShiftedMoments.Lanes);
-                    if (typeof(T) == typeof(float))
-                    {
-                        long begin = ((long)firstSample * channels + channel) * l.Spatial;
-                        int runs = lastSample - firstSample, stride = channels * l.Spatial, span = (runs - 1) * stride + l.Spatial;
-                        BatchNormBackward.ReduceRuns(new ReadOnlySpan<float>((float*)X + begin, span), new ReadOnlySpan<float>((float*)Dy + begin, span),
-                                                     runs, stride, l.Spatial, Mean[channel], itemSum, itemDot);
-                        return;
-                    }
-
-                    for (int n = firstSample; n < lastSample; n++)
-                    {
-                        long offset = ((long)n * channels + channel) * l.Spatial;
-                        BatchNormBackward.ReduceRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial), Mean[channel], itemSum, itemDot);
-                    }
-
+                    long begin = ((long)firstSample * channels + channel) * l.Spatial;
+                    int runs = lastSample - firstSample, stride = channels * l.Spatial, span = (runs - 1) * stride + l.Spatial;
+                    (Partials[2 * index], Partials[2 * index + 1]) = BatchNormBackward.ReduceRuns(
+                        new ReadOnlySpan<T>(X + begin, span), new ReadOnlySpan<T>(Dy + begin, span), runs, stride, l.Spatial, Mean[channel]);
                     return;
                 }
 
+                // Large planes in memory order: each plane's two sums (the spans run on to the block's end, so that the kernel
+                // reads a plane's last values in place rather than copying them).
                 (int firstPlane, int lastPlane) = l.PlaneBlock(index);
-                Span<double> lanes = stackalloc double[2 * ShiftedMoments.Lanes];
                 for (int p = firstPlane; p < lastPlane; p++)
                 {
-                    lanes.Clear();
-                    Span<double> sum = lanes[..ShiftedMoments.Lanes], dot = lanes[ShiftedMoments.Lanes..];
                     long offset = (long)p * l.Spatial;
-                    BatchNormBackward.ReduceRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial), Mean[p % channels], sum, dot);
-                    Partials[2 * p] = ShiftedMoments.SumLanes(sum);
-                    Partials[2 * p + 1] = ShiftedMoments.SumLanes(dot);
+                    int rest = (lastPlane - p) * l.Spatial;
+                    (Partials[2 * p], Partials[2 * p + 1]) = BatchNormBackward.ReduceRuns(
+                        new ReadOnlySpan<T>(X + offset, rest), new ReadOnlySpan<T>(Dy + offset, rest), 1, l.Spatial, l.Spatial, Mean[p % channels]);
                 }
 
                 return;

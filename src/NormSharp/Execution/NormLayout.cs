@@ -66,56 +66,42 @@ internal readonly record struct NormLayout(int Batch, int Channels, int Spatial,
         return (index / ItemsPerChannel, first, Math.Min(Batch, first + PlanesPerItem));
     }
 
-    /// <summary>Backward (Σ dy and Σ (x - mean)·dy): doubles of partial sums a reduction keeps for two sums: 2 per (n, c) plane,
-    /// or 2 × C per row block.</summary>
-    public int PartialsLength => IsRows ? ReductionItems * 2 * Channels : ReducesPlaneByPlane ? Batch * Channels * 2 : ReductionItems * 2 * Kernels.ShiftedMoments.Lanes;
+    /// <summary>Backward (Σ dy and Σ (x - mean)·dy): doubles of partial sums a reduction keeps for the two sums: 2 per (n, c)
+    /// plane (large planes), 2 per (channel, block of samples) (small planes), or 2 × C per row block.</summary>
+    public int PartialsLength => IsRows ? ReductionItems * 2 * Channels : ReducesPlaneByPlane ? Batch * Channels * 2 : ReductionItems * 2;
 
     /// <summary>
-    /// Backward: the two totals of channel c from the partials: for large planes, each plane's two sums (its 16 lanes already
-    /// added in lane order) added in sample order; for small planes, the sample blocks' 16 lanes added in block order,
-    /// then the lanes in lane order; for rows, the row blocks' sums added in block order. Fixed by the shape alone, so
-    /// independent of the thread count.
+    /// Backward: the two totals of channel c from the partials (<see cref="Kernels.BatchNormBackward"/>): for large planes,
+    /// each plane's sums added in sample order; for small planes, the sample blocks' sums in block order; for rows, the
+    /// row blocks' sums in block order. Fixed by the shape alone, so independent of the thread count.
     /// </summary>
-    public unsafe (double First, double Second) CombinePartials(double* partials, int c)
+    public unsafe (double SumDy, double DotP) CombinePartials(double* partials, int c)
     {
+        double sumDy = 0, dotP = 0;
         if (IsRows)
         {
-            double first = 0, second = 0;
             int items = ReductionItems;
             for (int item = 0; item < items; item++)
             {
                 double* partial = partials + (long)item * 2 * Channels;
-                first += partial[c];
-                second += partial[Channels + c];
+                sumDy += partial[c];
+                dotP += partial[Channels + c];
             }
 
-            return (first, second);
+            return (sumDy, dotP);
         }
 
-        if (ReducesPlaneByPlane)
+        // Planes: channel c's partials are the pairs at c, C + c, 2C + c, ... (one per sample), or its block of consecutive
+        // pairs (one per block of samples).
+        (long first, long step, int count) = ReducesPlaneByPlane ? (c, Channels, Batch) : ((long)c * ItemsPerChannel, 1L, ItemsPerChannel);
+        for (int i = 0; i < count; i++)
         {
-            double sum = 0, squares = 0;
-            int batch = Batch;
-            for (int n = 0; n < batch; n++)
-            {
-                double* plane = partials + ((long)n * Channels + c) * 2;
-                sum += plane[0];
-                squares += plane[1];
-            }
-
-            return (sum, squares);
+            double* pair = partials + 2 * (first + i * step);
+            sumDy += pair[0];
+            dotP += pair[1];
         }
 
-        const int lanes = Kernels.ShiftedMoments.Lanes;
-        Span<double> total = stackalloc double[2 * lanes];
-        int itemsPerChannel = ItemsPerChannel;
-        for (int item = 0; item < itemsPerChannel; item++)
-        {
-            double* partial = partials + ((long)c * itemsPerChannel + item) * 2 * lanes;
-            for (int l = 0; l < total.Length; l++) total[l] += partial[l];
-        }
-
-        return (Kernels.ShiftedMoments.SumLanes(total[..lanes]), Kernels.ShiftedMoments.SumLanes(total[lanes..]));
+        return (sumDy, dotP);
     }
 
     /// <summary>Training statistics: the partial moments a reduction keeps (<see cref="Kernels.MomentSpans"/>, four doubles

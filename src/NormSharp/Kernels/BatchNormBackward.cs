@@ -1,7 +1,6 @@
+using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using System.Runtime.Intrinsics;
 
 namespace NormSharp.Kernels;
 
@@ -9,8 +8,7 @@ namespace NormSharp.Kernels;
 /// Gradients of batch normalization. Two passes: the two per-channel sums, then the input gradient.
 /// </summary>
 /// <remarks>
-/// With x̂ = (x - mean)·invStd and sums over the M values of a channel (in double, lanes as in
-/// <see cref="ShiftedMoments"/>, so the order is fixed by the shape):
+/// With x̂ = (x - mean)·invStd and sums over the M values of a channel:
 /// <code>
 /// sumDy = Σ dy                      gradBias   = sumDy
 /// dotP  = Σ (x - mean)·dy           gradWeight = dotP·invStd      ( = Σ dy·x̂ )
@@ -20,265 +18,271 @@ namespace NormSharp.Kernels;
 /// running statistics (evaluation with buffers): they are constants, so
 ///     dx = dy·invStd·w
 /// </code>
-/// (w = 1 without affine.) The input gradient is computed in T, as libtorch does. Passes over memory:
-/// one read of x and dy for the sums; one read of x and dy and one write of dx.
+/// (w = 1 without affine.) The sums are taken in double, each product (x - mean)·dy added with one fused multiply-add,
+/// in <see cref="Chunk"/>'s order: chunks of runs in <see cref="Lanes"/> lanes folded by halves, the chunks' sums added
+/// in memory order; in rows, each channel's rows in order. Work items' sums add in item order
+/// (<see cref="NormLayout.CombinePartials"/>), so the bits depend on the shape alone, never on the thread count or the
+/// vector width. The input gradient is computed in T, as libtorch does, each element in the same operations on every
+/// width, in registers of Vector256 at most, as <see cref="BatchNormTransform"/> explains. Passes over memory: one read
+/// of x and dy for the sums; one read of x and dy and one write of dx.
 /// </remarks>
+[SkipLocalsInit] // the stack buffers are written before they are read (lanes) or masked off (tails)
 internal static class BatchNormBackward
 {
+    /// <summary>Accumulator lanes of a chunk of runs: element i of a run to lane i mod 16. Sixteen, not the statistics' 32,
+    /// so that Vector512 (two registers) and Vector256 (four) both read the chunk in one pass: the backward reads each
+    /// value once, where the statistics read each chunk twice anyway.</summary>
+    public const int Lanes = 16;
+
     /// <summary>
-    /// Float runs of one channel (<paramref name="runs"/> runs of <paramref name="length"/> values, <paramref name="stride"/>
-    /// apart): Σ dy and Σ (x - mean)·dy into 16 lanes each (element i of a run to lane i mod 16), the lanes kept in
-    /// registers across runs; a run's last length mod 16 values are added as a masked vector (dy 0, x finite), which
-    /// leaves the other lanes' values unchanged. Same lanes as <see cref="ReduceRun{T}"/> run by run.
+    /// Σ dy and Σ (x - mean)·dy over <paramref name="runs"/> runs of <paramref name="length"/> values, <paramref name="stride"/>
+    /// apart, from x[0] and dy[0] (the planes of one channel over a block of samples, or one plane): chunk by chunk, each
+    /// in 16 lanes folded by halves, the chunks' sums added in order. x and dy may go on past the runs (the kernel then
+    /// reads a run's last values from them rather than from a copy; what lies past a run never counts).
     /// </summary>
-    public static void ReduceRuns(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int runs, int stride, int length, double mean,
-                                  Span<double> sumDy, Span<double> dotP)
-    {
-        const int lanes = ShiftedMoments.Lanes;
-        int full = length - length % lanes;
-        if (!Vector256.IsHardwareAccelerated || full == length)
-        {
-            for (int r = 0; r < runs; r++) ReduceRun(x.Slice(r * stride, length), dy.Slice(r * stride, length), mean, sumDy, dotP);
-            return;
-        }
-
-        ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
-        Vector256<double> m = Vector256.Create(mean);
-        Vector256<double> s0 = Vector256.LoadUnsafe(ref sr), s1 = Vector256.LoadUnsafe(ref sr, 4), s2 = Vector256.LoadUnsafe(ref sr, 8), s3 = Vector256.LoadUnsafe(ref sr, 12);
-        Vector256<double> d0 = Vector256.LoadUnsafe(ref dr), d1 = Vector256.LoadUnsafe(ref dr, 4), d2 = Vector256.LoadUnsafe(ref dr, 8), d3 = Vector256.LoadUnsafe(ref dr, 12);
-        Vector256<float> finite = Vector256.Create((float)mean);
-        Vector256<float> tailLow = Vector256.LessThan(Vector256.Create(0f, 1, 2, 3, 4, 5, 6, 7), Vector256.Create((float)(length - full)));
-        Vector256<float> tailHigh = Vector256.LessThan(Vector256.Create(8f, 9, 10, 11, 12, 13, 14, 15), Vector256.Create((float)(length - full)));
-        Span<float> xTail = stackalloc float[lanes];
-        Span<float> gTail = stackalloc float[lanes];
-        for (int r = 0; r < runs; r++)
-        {
-            ref float xr = ref Unsafe.Add(ref MemoryMarshal.GetReference(x), r * stride);
-            ref float gr = ref Unsafe.Add(ref MemoryMarshal.GetReference(dy), r * stride);
-            for (int i = 0; i < full; i += lanes)
-                Accumulate(Vector256.LoadUnsafe(ref xr, (nuint)i), Vector256.LoadUnsafe(ref xr, (nuint)(i + 8)),
-                           Vector256.LoadUnsafe(ref gr, (nuint)i), Vector256.LoadUnsafe(ref gr, (nuint)(i + 8)),
-                           m, ref s0, ref s1, ref s2, ref s3, ref d0, ref d1, ref d2, ref d3);
-
-            if (r * stride + full + lanes <= x.Length)
-            {
-                Accumulate(Vector256.ConditionalSelect(tailLow, Vector256.LoadUnsafe(ref xr, (nuint)full), finite),
-                           Vector256.ConditionalSelect(tailHigh, Vector256.LoadUnsafe(ref xr, (nuint)(full + 8)), finite),
-                           Vector256.LoadUnsafe(ref gr, (nuint)full) & tailLow, Vector256.LoadUnsafe(ref gr, (nuint)(full + 8)) & tailHigh,
-                           m, ref s0, ref s1, ref s2, ref s3, ref d0, ref d1, ref d2, ref d3);
-            }
-            else
-            {
-                xTail.Fill((float)mean);
-                gTail.Clear();
-                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref xr, full), length - full).CopyTo(xTail);
-                MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref gr, full), length - full).CopyTo(gTail);
-                Accumulate(Vector256.Create<float>(xTail[..8]), Vector256.Create<float>(xTail[8..]), Vector256.Create<float>(gTail[..8]), Vector256.Create<float>(gTail[8..]),
-                           m, ref s0, ref s1, ref s2, ref s3, ref d0, ref d1, ref d2, ref d3);
-            }
-        }
-
-        s0.StoreUnsafe(ref sr); s1.StoreUnsafe(ref sr, 4); s2.StoreUnsafe(ref sr, 8); s3.StoreUnsafe(ref sr, 12);
-        d0.StoreUnsafe(ref dr); d1.StoreUnsafe(ref dr, 4); d2.StoreUnsafe(ref dr, 8); d3.StoreUnsafe(ref dr, 12);
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Accumulate(Vector256<float> xLow, Vector256<float> xHigh, Vector256<float> gLow, Vector256<float> gHigh, Vector256<double> m,
-                                   ref Vector256<double> s0, ref Vector256<double> s1, ref Vector256<double> s2, ref Vector256<double> s3,
-                                   ref Vector256<double> d0, ref Vector256<double> d1, ref Vector256<double> d2, ref Vector256<double> d3)
+    public static (double SumDy, double DotP) ReduceRuns<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int runs, int stride, int length, double mean)
+        where T : unmanaged
     {
-        (Vector256<double> xa, Vector256<double> xb) = Vector256.Widen(xLow);
-        (Vector256<double> xc, Vector256<double> xd) = Vector256.Widen(xHigh);
-        (Vector256<double> ga, Vector256<double> gb) = Vector256.Widen(gLow);
-        (Vector256<double> gc, Vector256<double> gd) = Vector256.Widen(gHigh);
-        s0 += ga; s1 += gb; s2 += gc; s3 += gd;
-        d0 += (xa - m) * ga; d1 += (xb - m) * gb; d2 += (xc - m) * gc; d3 += (xd - m) * gd;
+        Debug.Assert(runs >= 1 && length >= 1 && stride >= length && dy.Length == x.Length && x.Length >= (long)(runs - 1) * stride + length);
+        return Lanes512<double>.IsHardwareAccelerated ? ReduceRuns<T, Pair<Lanes512<double>, double>>(x, dy, runs, stride, length, mean)
+            : Lanes256<double>.IsHardwareAccelerated ? ReduceRuns<T, Quad<Lanes256<double>, double>>(x, dy, runs, stride, length, mean)
+            : Lanes128<double>.IsHardwareAccelerated ? ReduceRuns<T, Quad<Lanes128<double>, double>>(x, dy, runs, stride, length, mean)
+            : ReduceRuns<T, Quad<ScalarLane<double>, double>>(x, dy, runs, stride, length, mean);
     }
 
-    /// <summary>Adds Σ dy and Σ (x - mean)·dy of a contiguous run into 16 lanes each.</summary>
-    public static void ReduceRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, double mean, Span<double> sumDy, Span<double> dotP)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int i = 0;
-        if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated && x.Length >= ShiftedMoments.Lanes)
-        {
-            ReadOnlySpan<float> xs = MemoryMarshal.Cast<T, float>(x), gs = MemoryMarshal.Cast<T, float>(dy);
-            ref float xr = ref MemoryMarshal.GetReference(xs), gr = ref MemoryMarshal.GetReference(gs);
-            ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
-            Vector256<double> m = Vector256.Create(mean);
-            Vector256<double> s0 = Vector256.LoadUnsafe(ref sr), s1 = Vector256.LoadUnsafe(ref sr, 4), s2 = Vector256.LoadUnsafe(ref sr, 8), s3 = Vector256.LoadUnsafe(ref sr, 12);
-            Vector256<double> d0 = Vector256.LoadUnsafe(ref dr), d1 = Vector256.LoadUnsafe(ref dr, 4), d2 = Vector256.LoadUnsafe(ref dr, 8), d3 = Vector256.LoadUnsafe(ref dr, 12);
-            for (; i <= x.Length - ShiftedMoments.Lanes; i += ShiftedMoments.Lanes)
-            {
-                (Vector256<double> xa, Vector256<double> xb) = Vector256.Widen(Vector256.LoadUnsafe(ref xr, (nuint)i));
-                (Vector256<double> xc, Vector256<double> xd) = Vector256.Widen(Vector256.LoadUnsafe(ref xr, (nuint)(i + 8)));
-                (Vector256<double> ga, Vector256<double> gb) = Vector256.Widen(Vector256.LoadUnsafe(ref gr, (nuint)i));
-                (Vector256<double> gc, Vector256<double> gd) = Vector256.Widen(Vector256.LoadUnsafe(ref gr, (nuint)(i + 8)));
-                s0 += ga; s1 += gb; s2 += gc; s3 += gd;
-                d0 += (xa - m) * ga; d1 += (xb - m) * gb; d2 += (xc - m) * gc; d3 += (xd - m) * gd;
-            }
-
-            s0.StoreUnsafe(ref sr); s1.StoreUnsafe(ref sr, 4); s2.StoreUnsafe(ref sr, 8); s3.StoreUnsafe(ref sr, 12);
-            d0.StoreUnsafe(ref dr); d1.StoreUnsafe(ref dr, 4); d2.StoreUnsafe(ref dr, 8); d3.StoreUnsafe(ref dr, 12);
-        }
-        else if (typeof(T) == typeof(double) && Vector256.IsHardwareAccelerated && x.Length >= ShiftedMoments.Lanes)
-        {
-            ReadOnlySpan<double> xs = MemoryMarshal.Cast<T, double>(x), gs = MemoryMarshal.Cast<T, double>(dy);
-            ref double xr = ref MemoryMarshal.GetReference(xs), gr = ref MemoryMarshal.GetReference(gs);
-            ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
-            Vector256<double> m = Vector256.Create(mean);
-            for (; i <= x.Length - ShiftedMoments.Lanes; i += ShiftedMoments.Lanes)
-            {
-                for (int part = 0; part < ShiftedMoments.Lanes; part += 4)
-                {
-                    Vector256<double> g = Vector256.LoadUnsafe(ref gr, (nuint)(i + part));
-                    (Vector256.LoadUnsafe(ref sr, (nuint)part) + g).StoreUnsafe(ref sr, (nuint)part);
-                    (Vector256.LoadUnsafe(ref dr, (nuint)part) + (Vector256.LoadUnsafe(ref xr, (nuint)(i + part)) - m) * g).StoreUnsafe(ref dr, (nuint)part);
-                }
-            }
-        }
-
-        for (; i < x.Length; i++)
-        {
-            double g = double.CreateTruncating(dy[i]);
-            sumDy[i % ShiftedMoments.Lanes] += g;
-            dotP[i % ShiftedMoments.Lanes] += (double.CreateTruncating(x[i]) - mean) * g;
-        }
-    }
-
-    /// <summary>Rows layout: adds Σ dy into sumDy[c] and Σ (x - mean[c])·dy into dotP[c], row after row (per channel, the
-    /// rows in order: the vector path keeps 8 channels' sums in registers and gives the scalar loop's bits).</summary>
+    /// <summary>Rows layout: adds Σ dy[r, c] into sumDy[c] and Σ (x[r, c] - mean[c])·dy[r, c] into dotP[c] over
+    /// <paramref name="rows"/> rows of C = mean.Length values, each channel's rows in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ReduceRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int rows, ReadOnlySpan<double> mean, Span<double> sumDy, Span<double> dotP)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        where T : unmanaged
     {
-        // Tiles of rows that stay in L1 while the channel groups sweep them; per channel the rows still add in order.
         int channels = mean.Length;
-        int tile = Math.Max(4, 2048 / Math.Max(1, channels));
-        for (int first = 0; first < rows; first += tile)
+        Debug.Assert(x.Length == (long)rows * channels && dy.Length == x.Length && sumDy.Length == channels && dotP.Length == channels);
+        // Chunks of rows that stay in L1 while the blocks of channels sweep them; per channel the rows still add in order.
+        int rowsPerChunk = Chunk.RowsFor(channels);
+        for (int first = 0; first < rows; first += rowsPerChunk)
         {
-            int count = Math.Min(tile, rows - first);
-            ReduceRowTile(x.Slice(first * channels, count * channels), dy.Slice(first * channels, count * channels), count, mean, sumDy, dotP);
+            int end = Math.Min(rows, first + rowsPerChunk), c = 0;
+            if (Lanes512<double>.IsHardwareAccelerated) c = ReduceColumns<T, Lanes512<double>>(x, dy, first, end, c, mean, sumDy, dotP);
+            if (Lanes256<double>.IsHardwareAccelerated) c = ReduceColumns<T, Lanes256<double>>(x, dy, first, end, c, mean, sumDy, dotP);
+            if (Lanes128<double>.IsHardwareAccelerated) c = ReduceColumns<T, Lanes128<double>>(x, dy, first, end, c, mean, sumDy, dotP);
+            ReduceColumns<T, ScalarLane<double>>(x, dy, first, end, c, mean, sumDy, dotP);
         }
     }
 
-    private static void ReduceRowTile<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int rows, ReadOnlySpan<double> mean, Span<double> sumDy, Span<double> dotP)
-        where T : unmanaged, IFloatingPointIeee754<T>
-    {
-        int channels = mean.Length;
-        int c = 0;
-        if (typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated)
-        {
-            ref float xr = ref MemoryMarshal.GetReference(MemoryMarshal.Cast<T, float>(x));
-            ref float gr = ref MemoryMarshal.GetReference(MemoryMarshal.Cast<T, float>(dy));
-            ref double mr = ref MemoryMarshal.GetReference(mean);
-            ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
-            for (; c <= channels - 8; c += 8)
-            {
-                Vector256<double> ma = Vector256.LoadUnsafe(ref mr, (nuint)c), mb = Vector256.LoadUnsafe(ref mr, (nuint)(c + 4));
-                Vector256<double> sa = Vector256.LoadUnsafe(ref sr, (nuint)c), sb = Vector256.LoadUnsafe(ref sr, (nuint)(c + 4));
-                Vector256<double> da = Vector256.LoadUnsafe(ref dr, (nuint)c), db = Vector256.LoadUnsafe(ref dr, (nuint)(c + 4));
-                for (int r = 0; r < rows; r++)
-                {
-                    nuint at = (nuint)(r * channels + c);
-                    (Vector256<double> xa, Vector256<double> xb) = Vector256.Widen(Vector256.LoadUnsafe(ref xr, at));
-                    (Vector256<double> ga, Vector256<double> gb) = Vector256.Widen(Vector256.LoadUnsafe(ref gr, at));
-                    sa += ga; sb += gb;
-                    da += (xa - ma) * ga; db += (xb - mb) * gb;
-                }
-
-                sa.StoreUnsafe(ref sr, (nuint)c); sb.StoreUnsafe(ref sr, (nuint)(c + 4));
-                da.StoreUnsafe(ref dr, (nuint)c); db.StoreUnsafe(ref dr, (nuint)(c + 4));
-            }
-        }
-        else if (typeof(T) == typeof(double) && Vector256.IsHardwareAccelerated)
-        {
-            ref double xr = ref MemoryMarshal.GetReference(MemoryMarshal.Cast<T, double>(x));
-            ref double gr = ref MemoryMarshal.GetReference(MemoryMarshal.Cast<T, double>(dy));
-            ref double mr = ref MemoryMarshal.GetReference(mean);
-            ref double sr = ref MemoryMarshal.GetReference(sumDy), dr = ref MemoryMarshal.GetReference(dotP);
-            for (; c <= channels - 4; c += 4)
-            {
-                Vector256<double> m = Vector256.LoadUnsafe(ref mr, (nuint)c);
-                Vector256<double> sa = Vector256.LoadUnsafe(ref sr, (nuint)c), da = Vector256.LoadUnsafe(ref dr, (nuint)c);
-                for (int r = 0; r < rows; r++)
-                {
-                    nuint at = (nuint)(r * channels + c);
-                    Vector256<double> g = Vector256.LoadUnsafe(ref gr, at);
-                    sa += g;
-                    da += (Vector256.LoadUnsafe(ref xr, at) - m) * g;
-                }
-
-                sa.StoreUnsafe(ref sr, (nuint)c);
-                da.StoreUnsafe(ref dr, (nuint)c);
-            }
-        }
-
-        for (int r = 0; r < rows; r++)
-        {
-            int offset = r * channels;
-            for (int ch = c; ch < channels; ch++)
-            {
-                double g = double.CreateTruncating(dy[offset + ch]);
-                sumDy[ch] += g;
-                dotP[ch] += (double.CreateTruncating(x[offset + ch]) - mean[ch]) * g;
-            }
-        }
-    }
-
-    /// <summary>dx over a contiguous run of one channel: (dy - gradMean - (x - mean)·k)·scale, or dy·scale with running statistics.</summary>
+    /// <summary>dx over a contiguous run of one channel: (dy - gradMean - (x - mean)·k)·scale with batch statistics, dy·scale
+    /// with running statistics. dx is dy, or memory apart from x and dy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void InputGradientRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, T mean, T gradMean, T k, T scale, bool batchStatistics)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int i = 0;
-        int width = Vector256<T>.Count;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            ref T xr = ref MemoryMarshal.GetReference(x), gr = ref MemoryMarshal.GetReference(dy), outr = ref MemoryMarshal.GetReference(dx);
-            Vector256<T> m = Vector256.Create(mean), gm = Vector256.Create(gradMean), kv = Vector256.Create(k), s = Vector256.Create(scale);
-            for (; i <= x.Length - width; i += width)
-            {
-                Vector256<T> g = Vector256.LoadUnsafe(ref gr, (nuint)i);
-                Vector256<T> result = batchStatistics ? (g - gm - (Vector256.LoadUnsafe(ref xr, (nuint)i) - m) * kv) * s : g * s;
-                result.StoreUnsafe(ref outr, (nuint)i);
-            }
-        }
-
-        for (; i < x.Length; i++)
-            dx[i] = batchStatistics ? (dy[i] - gradMean - (x[i] - mean) * k) * scale : dy[i] * scale;
+        Debug.Assert(dy.Length == x.Length && dx.Length == x.Length && Spans.SameOrApart(dy, dx) && Spans.SameOrApart(x, dx));
+        var channel = new ChannelGradient<T>(mean, gradMean, k, scale);
+        // The widest register that the run fills, Vector256 at most (see the remarks).
+        if (Lanes256<T>.IsHardwareAccelerated && x.Length >= Lanes256<T>.Count) InputGradientRun<T, Lanes256<T>>(x, dy, dx, channel, batchStatistics);
+        else if (Lanes128<T>.IsHardwareAccelerated && x.Length >= Lanes128<T>.Count) InputGradientRun<T, Lanes128<T>>(x, dy, dx, channel, batchStatistics);
+        else InputGradientRun<T, ScalarLane<T>>(x, dy, dx, channel, batchStatistics);
     }
 
-    /// <summary>Rows layout: dx[r, c] with per-channel mean, gradMean, k and scale.</summary>
+    /// <summary>Rows layout: dx[r, c] with per-channel mean, gradMean, k and scale, for <paramref name="rows"/> rows of C =
+    /// mean.Length values. dx is dy, or memory apart from x and dy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void InputGradientRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int rows, ReadOnlySpan<T> mean,
                                             ReadOnlySpan<T> gradMean, ReadOnlySpan<T> k, ReadOnlySpan<T> scale, bool batchStatistics)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = mean.Length;
-        int width = Vector256<T>.Count;
-        ref T mr = ref MemoryMarshal.GetReference(mean), gmr = ref MemoryMarshal.GetReference(gradMean);
-        ref T kr = ref MemoryMarshal.GetReference(k), sr = ref MemoryMarshal.GetReference(scale);
-        for (int r = 0; r < rows; r++)
+        Debug.Assert(gradMean.Length == channels && k.Length == channels && scale.Length == channels && x.Length == (long)rows * channels
+                     && dy.Length == x.Length && dx.Length == x.Length && Spans.SameOrApart(dy, dx) && Spans.SameOrApart(x, dx));
+        var channel = new ChannelGradients<T>(mean, gradMean, k, scale);
+        // The widest register that a row fills, Vector256 at most (see the remarks).
+        if (Lanes256<T>.IsHardwareAccelerated && channels >= Lanes256<T>.Count) InputGradientRows<T, Lanes256<T>>(x, dy, dx, rows, channel, batchStatistics);
+        else if (Lanes128<T>.IsHardwareAccelerated && channels >= Lanes128<T>.Count) InputGradientRows<T, Lanes128<T>>(x, dy, dx, rows, channel, batchStatistics);
+        else InputGradientRows<T, ScalarLane<T>>(x, dy, dx, rows, channel, batchStatistics);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double SumDy, double DotP) ReduceRuns<T, TBlock>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int runs, int stride, int length, double mean)
+        where T : unmanaged where TBlock : struct, ILanes<TBlock, double>
+    {
+        double sumDy = 0, dotP = 0;
+        foreach (RunChunk chunk in new RunChunks(runs, stride, length))
         {
-            int offset = r * channels;
-            int c = 0;
-            if (Vector256.IsHardwareAccelerated)
+            (double chunkSumDy, double chunkDotP) = ReduceChunk<T, TBlock>(x, dy, chunk, mean);
+            sumDy += chunkSumDy;
+            dotP += chunkDotP;
+        }
+
+        return (sumDy, dotP);
+    }
+
+    /// <summary>One chunk: Σ dy and Σ (x - mean)·dy in the 16 lanes each (element i of a run to lane i mod 16), a block of
+    /// lanes at a time, folded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (double SumDy, double DotP) ReduceChunk<T, TBlock>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, in RunChunk chunk, double mean)
+        where T : unmanaged where TBlock : struct, ILanes<TBlock, double>
+    {
+        int full = chunk.Length - chunk.Length % Lanes, tailLength = chunk.Length - full;
+        Span<T> xPadded = stackalloc T[Lanes], dyPadded = stackalloc T[Lanes];
+        Span<double> lanes = stackalloc double[2 * Lanes];
+        TBlock m = TBlock.Create(mean);
+        for (int lane = 0; lane < Lanes; lane += TBlock.Count)
+        {
+            TBlock keep = TBlock.LanesBelow(tailLength - lane), s = default, p = default;
+            for (int r = 0; r < chunk.Runs; r++)
             {
-                ref T xr = ref MemoryMarshal.GetReference(x.Slice(offset, channels)), gr = ref MemoryMarshal.GetReference(dy.Slice(offset, channels));
-                ref T outr = ref MemoryMarshal.GetReference(dx.Slice(offset, channels));
-                for (; c <= channels - width; c += width)
+                int run = chunk.Offset + r * chunk.Stride;
+                // s += dy;  p += (x - mean)·dy
+                for (int i = run + lane; i < run + full; i += Lanes)
                 {
-                    Vector256<T> g = Vector256.LoadUnsafe(ref gr, (nuint)c), s = Vector256.LoadUnsafe(ref sr, (nuint)c);
-                    Vector256<T> result = batchStatistics
-                        ? (g - Vector256.LoadUnsafe(ref gmr, (nuint)c) - (Vector256.LoadUnsafe(ref xr, (nuint)c) - Vector256.LoadUnsafe(ref mr, (nuint)c)) * Vector256.LoadUnsafe(ref kr, (nuint)c)) * s
-                        : g * s;
-                    result.StoreUnsafe(ref outr, (nuint)c);
+                    TBlock g = TBlock.Load(dy, i);
+                    s += g;
+                    p = TBlock.FusedMultiplyAdd(TBlock.Load(x, i) - m, g, p);
+                }
+
+                if (tailLength > lane)
+                {
+                    // The run's last values: lanes past them add +0 (whatever lies there, NaN included).
+                    int at = run + full + lane, valid = Math.Min(tailLength - lane, TBlock.Count);
+                    TBlock g = TBlock.Keep(TBlock.Load(Chunk.Tail(dy, at, valid, TBlock.Count, dyPadded), 0), keep);
+                    TBlock d = TBlock.Keep(TBlock.Load(Chunk.Tail(x, at, valid, TBlock.Count, xPadded), 0) - m, keep);
+                    s += g;
+                    p = TBlock.FusedMultiplyAdd(d, g, p);
                 }
             }
 
-            for (; c < channels; c++)
-            {
-                T g = dy[offset + c];
-                dx[offset + c] = batchStatistics ? (g - gradMean[c] - (x[offset + c] - mean[c]) * k[c]) * scale[c] : g * scale[c];
-            }
+            if (TBlock.Count == Lanes) return (TBlock.FoldLanes(s), TBlock.FoldLanes(p));
+            s.Store(lanes, lane);
+            p.Store(lanes, Lanes + lane);
         }
+
+        return (Chunk.Fold(lanes[..Lanes]), Chunk.Fold(lanes[Lanes..]));
+    }
+
+    /// <summary>Rows layout: the rows [first, end) for the channels from c on, four registers at a time, then two, then one;
+    /// returns the first channel left (fewer than one register).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ReduceColumns<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int first, int end, int c,
+                                                ReadOnlySpan<double> mean, Span<double> sumDy, Span<double> dotP)
+        where T : unmanaged where TLanes : struct, ILanes<TLanes, double>
+    {
+        if (mean.Length - c >= Quad<TLanes, double>.Count) c = ReduceColumnBlocks<T, Quad<TLanes, double>>(x, dy, first, end, c, mean, sumDy, dotP);
+        if (mean.Length - c >= Pair<TLanes, double>.Count) c = ReduceColumnBlocks<T, Pair<TLanes, double>>(x, dy, first, end, c, mean, sumDy, dotP);
+        if (mean.Length - c >= TLanes.Count) c = ReduceColumnBlocks<T, TLanes>(x, dy, first, end, c, mean, sumDy, dotP);
+        return c;
+    }
+
+    /// <summary>Rows layout: the rows [first, end) for each block of channels from c on (a separate method per block type,
+    /// each small enough for the JIT to keep the sums in registers); returns the first channel left.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static int ReduceColumnBlocks<T, TBlock>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int first, int end, int c,
+                                                     ReadOnlySpan<double> mean, Span<double> sumDy, Span<double> dotP)
+        where T : unmanaged where TBlock : struct, ILanes<TBlock, double>
+    {
+        int channels = mean.Length;
+        for (; c <= channels - TBlock.Count; c += TBlock.Count)
+        {
+            TBlock m = TBlock.Load(mean, c), s = TBlock.Load(sumDy, c), p = TBlock.Load(dotP, c);
+            // s += dy;  p += (x - mean)·dy, row after row
+            for (int r = first; r < end; r++)
+            {
+                TBlock g = TBlock.Load(dy, r * channels + c);
+                s += g;
+                p = TBlock.FusedMultiplyAdd(TBlock.Load(x, r * channels + c) - m, g, p);
+            }
+
+            s.Store(sumDy, c);
+            p.Store(dotP, c);
+        }
+
+        return c;
+    }
+
+    /// <summary>The run in registers of <typeparamref name="TLanes"/> (at least one register long), the last values as
+    /// <see cref="BatchNormTransform"/> does them. Internal for the tests, which also run the widths the dispatch skips.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void InputGradientRun<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradient<T> channel, bool batchStatistics)
+        where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
+    {
+        int i = InputGradientRunBlocks<T, TLanes>(x, dy, dx, channel, batchStatistics, 0);
+        if (i < x.Length && !Spans.SameStart(dy, dx) && !Spans.SameStart(x, dx))
+            InputGradientRunBlocks<T, TLanes>(x, dy, dx, channel, batchStatistics, x.Length - TLanes.Count);
+        else InputGradientRunBlocks<T, ScalarLane<T>>(x, dy, dx, channel, batchStatistics, i);
+    }
+
+    /// <summary>The run from i on, a block at a time while a whole block fits; returns where the blocks end.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int InputGradientRunBlocks<T, TBlock>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradient<T> channel,
+                                                         bool batchStatistics, int i)
+        where T : unmanaged, IFloatingPointIeee754<T> where TBlock : struct, ILanes<TBlock, T>
+    {
+        TBlock mean = TBlock.Create(channel.Mean), gradMean = TBlock.Create(channel.GradMean), k = TBlock.Create(channel.K), scale = TBlock.Create(channel.Scale);
+        if (batchStatistics)
+        {
+            // dx = (dy - gradMean - (x - mean)·k)·scale
+            for (; i <= x.Length - TBlock.Count; i += TBlock.Count)
+                ((TBlock.Load(dy, i) - gradMean - (TBlock.Load(x, i) - mean) * k) * scale).Store(dx, i);
+            return i;
+        }
+
+        // dx = dy·scale
+        for (; i <= x.Length - TBlock.Count; i += TBlock.Count)
+            (TBlock.Load(dy, i) * scale).Store(dx, i);
+        return i;
+    }
+
+    /// <summary>Every row in registers of <typeparamref name="TLanes"/> (a row is at least one register long), as
+    /// <see cref="InputGradientRun{T, TLanes}"/> does a run.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void InputGradientRows<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int rows, ChannelGradients<T> channels, bool batchStatistics)
+        where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
+    {
+        int count = channels.Mean.Length;
+        bool inPlace = Spans.SameStart(dy, dx) || Spans.SameStart(x, dx);
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<T> xRow = x.Slice(r * count, count), dyRow = dy.Slice(r * count, count);
+            Span<T> dxRow = dx.Slice(r * count, count);
+            int c = InputGradientRowBlocks<T, TLanes>(xRow, dyRow, dxRow, channels, batchStatistics, 0);
+            if (c < count && !inPlace) InputGradientRowBlocks<T, TLanes>(xRow, dyRow, dxRow, channels, batchStatistics, count - TLanes.Count);
+            else InputGradientRowBlocks<T, ScalarLane<T>>(xRow, dyRow, dxRow, channels, batchStatistics, c);
+        }
+    }
+
+    /// <summary>One row from channel c on, a block of channels at a time while a whole block fits; returns where the blocks end.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int InputGradientRowBlocks<T, TBlock>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradients<T> channels,
+                                                         bool batchStatistics, int c)
+        where T : unmanaged, IFloatingPointIeee754<T> where TBlock : struct, ILanes<TBlock, T>
+    {
+        if (batchStatistics)
+        {
+            // dx[c] = (dy[c] - gradMean[c] - (x[c] - mean[c])·k[c])·scale[c]
+            for (; c <= x.Length - TBlock.Count; c += TBlock.Count)
+                ((TBlock.Load(dy, c) - TBlock.Load(channels.GradMean, c) - (TBlock.Load(x, c) - TBlock.Load(channels.Mean, c)) * TBlock.Load(channels.K, c))
+                 * TBlock.Load(channels.Scale, c)).Store(dx, c);
+            return c;
+        }
+
+        // dx[c] = dy[c]·scale[c]
+        for (; c <= x.Length - TBlock.Count; c += TBlock.Count)
+            (TBlock.Load(dy, c) * TBlock.Load(channels.Scale, c)).Store(dx, c);
+        return c;
+    }
+
+    /// <summary>A channel's input-gradient coefficients, in T.</summary>
+    internal readonly record struct ChannelGradient<T>(T Mean, T GradMean, T K, T Scale);
+
+    /// <summary>Every channel's input-gradient coefficients, in T (rows layout).</summary>
+    internal readonly ref struct ChannelGradients<T>(ReadOnlySpan<T> mean, ReadOnlySpan<T> gradMean, ReadOnlySpan<T> k, ReadOnlySpan<T> scale)
+    {
+        public ReadOnlySpan<T> Mean { get; } = mean;
+
+        public ReadOnlySpan<T> GradMean { get; } = gradMean;
+
+        public ReadOnlySpan<T> K { get; } = k;
+
+        public ReadOnlySpan<T> Scale { get; } = scale;
     }
 }

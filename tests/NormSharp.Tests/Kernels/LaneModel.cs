@@ -6,9 +6,7 @@ namespace NormSharp.Tests.Kernels;
 /// </summary>
 public static class LaneModel
 {
-    public const int Lanes = 16;
-
-    public const int ChunkLanes = 32, ChunkLength = 2048;
+    public const int ChunkLanes = 32, BackwardLanes = 16, ChunkLength = 2048;
 
     /// <summary>Rows per chunk of the rows layout: about 2048 values, at least 8 rows.</summary>
     public static int RowsPerChunk(int channels) => Math.Max(8, ChunkLength / channels);
@@ -17,43 +15,43 @@ public static class LaneModel
     public readonly record struct GroupMoments(double Sum, double High, double Low, double M2);
 
     /// <summary>
-    /// Statistics of <paramref name="runs"/> runs of <paramref name="length"/> values from x[offset], stride apart: chunks of at most
-    /// 2048 values (a long run cut, short runs grouped); per chunk, element i of a run to lane i mod 32, the 32 lanes folded by
-    /// halves; m = Σx · (1/n), then Σ (x - m) and Σ (x - m)² (one fused multiply-add) the same way; chunks merged in order.
+    /// The chunks of <paramref name="runs"/> runs of <paramref name="length"/> values from x[offset], stride apart: a run longer
+    /// than 2048 values cut into slices of 2048 (the last shorter), shorter runs grouped 2048 / length at a time.
+    /// </summary>
+    public static IEnumerable<(int Offset, int Runs, int Length)> Chunks(int offset, int runs, int stride, int length)
+    {
+        if (length > ChunkLength)
+        {
+            for (int r = 0; r < runs; r++)
+                for (int start = 0; start < length; start += ChunkLength)
+                    yield return (offset + r * stride + start, 1, Math.Min(ChunkLength, length - start));
+            yield break;
+        }
+
+        int perChunk = ChunkLength / length;
+        for (int first = 0; first < runs; first += perChunk) yield return (offset + first * stride, Math.Min(perChunk, runs - first), length);
+    }
+
+    /// <summary>
+    /// Statistics of runs: per chunk, element i of a run to lane i mod 32, the 32 lanes folded by halves; m = Σx · (1/n), then
+    /// Σ (x - m) and Σ (x - m)² (one fused multiply-add) the same way; chunks merged in order.
     /// </summary>
     public static GroupMoments RunMoments(double[] x, int offset, int runs, int stride, int length)
     {
         GroupMoments total = default;
         double count = 0;
-        void Add(GroupMoments chunk, double n)
+        foreach ((int chunkOffset, int chunkRuns, int chunkLength) in Chunks(offset, runs, stride, length))
         {
+            double n = (double)chunkRuns * chunkLength;
+            GroupMoments chunk = ChunkMoments(x, chunkOffset, chunkRuns, stride, chunkLength);
             total = count == 0 ? chunk : Merge(total, count, chunk, n);
             count += n;
-        }
-
-        if (length > ChunkLength)
-        {
-            for (int r = 0; r < runs; r++)
-                for (int start = 0; start < length; start += ChunkLength)
-                {
-                    int n = Math.Min(ChunkLength, length - start);
-                    Add(Chunk(x, offset + r * stride + start, 1, stride, n), n);
-                }
-        }
-        else
-        {
-            int perChunk = ChunkLength / length;
-            for (int first = 0; first < runs; first += perChunk)
-            {
-                int chunkRuns = Math.Min(perChunk, runs - first);
-                Add(Chunk(x, offset + first * stride, chunkRuns, stride, length), (double)chunkRuns * length);
-            }
         }
 
         return total;
     }
 
-    private static GroupMoments Chunk(double[] x, int offset, int runs, int stride, int length)
+    private static GroupMoments ChunkMoments(double[] x, int offset, int runs, int stride, int length)
     {
         double n = (double)runs * length;
         var values = new double[ChunkLanes];
@@ -114,15 +112,40 @@ public static class LaneModel
         return new(a.Sum + b.Sum, high, low, (a.M2 + b.M2) + delta * step * na);
     }
 
-    public static (double[] Sum, double[] Dot) BackwardSums(double[] x, double[] dy, double mean)
+    /// <summary>
+    /// Backward sums of runs: per chunk, element i of a run to lane i mod 16, Σ dy and Σ (x - mean)·dy (one fused
+    /// multiply-add per product), the 16 lanes folded by halves; the chunks' sums added in order.
+    /// </summary>
+    public static (double SumDy, double DotP) BackwardSums(double[] x, double[] dy, int offset, int runs, int stride, int length, double mean)
     {
-        var sum = new double[Lanes];
-        var dot = new double[Lanes];
-        for (int i = 0; i < x.Length; i++)
+        double sumDy = 0, dotP = 0;
+        foreach ((int chunkOffset, int chunkRuns, int chunkLength) in Chunks(offset, runs, stride, length))
         {
-            sum[i % Lanes] += dy[i];
-            dot[i % Lanes] += (x[i] - mean) * dy[i];
+            var sums = new double[BackwardLanes];
+            var dots = new double[BackwardLanes];
+            for (int r = 0; r < chunkRuns; r++)
+                for (int i = 0; i < chunkLength; i++)
+                {
+                    int at = chunkOffset + r * stride + i;
+                    sums[i % BackwardLanes] += dy[at];
+                    dots[i % BackwardLanes] = Math.FusedMultiplyAdd(x[at] - mean, dy[at], dots[i % BackwardLanes]);
+                }
+            sumDy += Fold(sums);
+            dotP += Fold(dots);
         }
-        return (sum, dot);
+
+        return (sumDy, dotP);
+    }
+
+    /// <summary>Rows layout: channel c's backward sums, its rows in order.</summary>
+    public static (double SumDy, double DotP) RowBackwardSums(double[] x, double[] dy, int rows, int channels, int c, double mean)
+    {
+        double sumDy = 0, dotP = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            sumDy += dy[r * channels + c];
+            dotP = Math.FusedMultiplyAdd(x[r * channels + c] - mean, dy[r * channels + c], dotP);
+        }
+        return (sumDy, dotP);
     }
 }

@@ -1,0 +1,71 @@
+using System.Numerics;
+using NormSharp.Kernels;
+using static NormSharp.Tests.Kernels.KernelInputs;
+
+namespace NormSharp.Tests.Kernels;
+
+/// <summary>
+/// The maps' bodies at every register width, called directly: the dispatch takes Vector256 at most, so the Vector512
+/// bodies run nowhere else (a width the machine lacks runs in software). Each must give the scalar formula's bits at
+/// every length from one register up, in place and not.
+/// </summary>
+public class MapWidthTests
+{
+    [Fact]
+    public void Transform_AtEveryWidth_IsAFusedMultiplyAddPerElement()
+    {
+        Check<float, Lanes512<float>>();
+        Check<float, Lanes256<float>>();
+        Check<float, Lanes128<float>>();
+        Check<float, ScalarLane<float>>();
+        Check<double, Lanes512<double>>();
+        Check<double, Lanes128<double>>();
+
+        static void Check<T, TLanes>() where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
+        {
+            T alpha = T.CreateTruncating(1.7), beta = T.CreateTruncating(-0.3);
+            foreach (int length in Enumerable.Range(TLanes.Count, 301 - TLanes.Count))
+            {
+                string context = $"{typeof(TLanes).Name} of {typeof(T).Name}, length {length}";
+                T[] x = Values<T>(length, length), alphas = Values<T>(length, length + 1), betas = Values<T>(length, length + 2);
+                var y = new T[length];
+                BatchNormTransform.ApplyRun<T, TLanes>(x, y, alpha, beta);
+                AssertSameBits<T>(x.Select(v => T.FusedMultiplyAdd(v, alpha, beta)).ToArray(), y, context);
+                // Rows: 2 rows of `length` channels, in place.
+                T[] rows = [.. x, .. x];
+                BatchNormTransform.ApplyRows<T, TLanes>(rows, rows, 2, alphas, betas);
+                AssertSameBits<T>(x.Concat(x).Select((v, i) => T.FusedMultiplyAdd(v, alphas[i % length], betas[i % length])).ToArray(), rows, $"{context}, rows in place");
+            }
+        }
+    }
+
+    [Fact]
+    public void InputGradient_AtEveryWidth_MatchesTheScalarFormula()
+    {
+        Check<float, Lanes512<float>>();
+        Check<float, Lanes256<float>>();
+        Check<float, Lanes128<float>>();
+        Check<float, ScalarLane<float>>();
+        Check<double, Lanes512<double>>();
+        Check<double, Lanes128<double>>();
+
+        static void Check<T, TLanes>() where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
+        {
+            var channel = new BatchNormBackward.ChannelGradient<T>(T.CreateTruncating(0.5), T.CreateTruncating(0.125), T.CreateTruncating(0.7), T.CreateTruncating(1.3));
+            foreach (int length in Enumerable.Range(TLanes.Count, 301 - TLanes.Count))
+            {
+                string context = $"{typeof(TLanes).Name} of {typeof(T).Name}, length {length}";
+                T[] x = Values<T>(length, length), dy = Values<T>(length, length + 3);
+                T[] mean = Values<T>(length, 1), gradMean = Values<T>(length, 2), k = Values<T>(length, 3), scale = Values<T>(length, 4);
+                var dx = new T[length];
+                BatchNormBackward.InputGradientRun<T, TLanes>(x, dy, dx, channel, batchStatistics: true);
+                AssertSameBits<T>(x.Select((v, i) => (dy[i] - channel.GradMean - (v - channel.Mean) * channel.K) * channel.Scale).ToArray(), dx, context);
+                T[] inPlace = (T[])dy.Clone();
+                BatchNormBackward.InputGradientRun<T, TLanes>(x, inPlace, inPlace, channel, batchStatistics: false);
+                AssertSameBits<T>(dy.Select(g => g * channel.Scale).ToArray(), inPlace, $"{context}, running statistics into dy");
+                BatchNormBackward.InputGradientRows<T, TLanes>(x, dy, dx, 1, new(mean, gradMean, k, scale), batchStatistics: true);
+                AssertSameBits<T>(x.Select((v, i) => (dy[i] - gradMean[i] - (v - mean[i]) * k[i]) * scale[i]).ToArray(), dx, $"{context}, a row");
+            }
+        }
+    }
+}
