@@ -11,7 +11,7 @@ namespace NormSharp.Serialization;
 /// comes from <c>statx(2)</c>, whose structure has one layout on every architecture. Elsewhere (or where the C library
 /// lacks <c>statx</c>) only directories are recognized.
 /// </remarks>
-internal static partial class FileKind
+public static partial class FileKind
 {
     /// <summary>The types of file a path can name.</summary>
     public enum Type
@@ -42,7 +42,9 @@ internal static partial class FileKind
 
     private static bool statXMissing;
 
-    /// <summary>The type of file <paramref name="path"/> names (symbolic links followed, as open(2) follows them).</summary>
+    /// <summary>The type of file <paramref name="path"/> names (symbolic links followed, as open(2) follows them); readers
+    /// of other checkpoint formats use it to refuse special files before opening them.</summary>
+    /// <param name="path">Any path; a missing one is <see cref="Type.RegularOrUnknown"/> (opening it then reports that).</param>
     public static Type Of(string path)
     {
         if (OperatingSystem.IsLinux() && TryStatXMode(path, out int mode))
@@ -63,7 +65,7 @@ internal static partial class FileKind
 
     /// <summary>Throws <see cref="SafeTensorsException"/> unless <paramref name="path"/> is a regular file (or one this
     /// platform cannot tell apart from one).</summary>
-    public static void ThrowIfNotRegular(string path)
+    internal static void ThrowIfNotRegular(string path)
     {
         string? what = Of(path) switch
         {
