@@ -1,5 +1,7 @@
 using System.Text.RegularExpressions;
 
+using NormSharp.Tests.Support;
+
 namespace NormSharp.Tests.Architecture;
 
 /// <summary>
@@ -24,7 +26,7 @@ public partial class LayeringTests
     [Fact]
     public void NoFolder_NamesATypeOfAFolderAboveIt()
     {
-        string root = Path.Combine(RepositoryRoot(), "src", "NormSharp");
+        string root = Path.Combine(RepositoryPaths.Root, "src", "NormSharp");
         var files = Directory.EnumerateFiles(root, "*.cs", SearchOption.AllDirectories)
                              .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
                                          && !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
@@ -54,7 +56,7 @@ public partial class LayeringTests
     [Fact]
     public void Kernels_AreStaticSpanFunctions_WithoutStateOrAllocation()
     {
-        string kernels = Path.Combine(RepositoryRoot(), "src", "NormSharp", "Kernels");
+        string kernels = Path.Combine(RepositoryPaths.Root, "src", "NormSharp", "Kernels");
         foreach (string file in Directory.EnumerateFiles(kernels, "*.cs"))
         {
             string code = CodeOnly(File.ReadAllText(file));
@@ -74,12 +76,6 @@ public partial class LayeringTests
     /// <summary>The source without comments, string and character literals (so XML docs and messages do not count).</summary>
     private static string CodeOnly(string source) => NonCode().Replace(source, m => m.Value.StartsWith('/') ? " " : "\"\"");
 
-    private static string RepositoryRoot()
-    {
-        string? directory = AppContext.BaseDirectory;
-        while (directory is not null && !File.Exists(Path.Combine(directory, "NormSharp.slnx"))) directory = Path.GetDirectoryName(directory);
-        return directory ?? throw new InvalidOperationException("NormSharp.slnx not found above the test's folder.");
-    }
 
     [GeneratedRegex(@"\b(?:class|struct|interface|enum|record(?:\s+struct|\s+class)?)\s+(?<name>[A-Z]\w*)")]
     private static partial Regex Declaration();

@@ -1,5 +1,6 @@
-using System.Runtime.CompilerServices;
 using NormSharp.Serialization;
+
+using NormSharp.Tests.Support;
 
 namespace NormSharp.Tests.Cli;
 
@@ -44,7 +45,7 @@ public class CliGoldenTests
 
     private static bool Regenerating => Environment.GetEnvironmentVariable(RegenerateVariable) is "1" or "true";
 
-    private static string Folder([CallerFilePath] string path = "") => Path.Combine(Path.GetDirectoryName(path)!, "Golden");
+    private static string Folder() => RepositoryPaths.Of("tests", "NormSharp.Tests", "Cli", "Golden");
 
     private static string Run(string name, int width)
     {
@@ -105,7 +106,7 @@ public class CliGoldenTests
     [Fact]
     public void Readme_80ColumnExample_IsWhatExplainPrints()
     {
-        string readme = File.ReadAllText(Path.Combine(Folder(), "..", "..", "..", "..", "README.md")).ReplaceLineEndings("\n");
+        string readme = File.ReadAllText(RepositoryPaths.Of("README.md")).ReplaceLineEndings("\n");
         const string Start = "columns:\n\n```text\n";
         int at = readme.IndexOf(Start, StringComparison.Ordinal);
         Assert.True(at >= 0, "the README's 80-column example is missing");

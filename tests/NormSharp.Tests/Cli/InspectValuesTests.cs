@@ -1,12 +1,13 @@
-using System.Runtime.CompilerServices;
 using NormSharp.Serialization;
+
+using NormSharp.Tests.Support;
 
 namespace NormSharp.Tests.Cli;
 
 /// <summary><c>inspect FILE --values NAME...</c> prints tensors' values as PyTorch prints them.</summary>
 public class InspectValuesTests
 {
-    private static string Fixture([CallerFilePath] string here = "") => Path.Combine(Path.GetDirectoryName(here)!, "Golden", "checkpoint.safetensors");
+    private static string Fixture() => RepositoryPaths.Of("tests", "NormSharp.Tests", "Cli", "Golden", "checkpoint.safetensors");
 
     [Fact]
     public void InspectValues_PrintsEachTensorAsPyTorchPrintsIt()

@@ -1,6 +1,8 @@
 using System.Numerics;
 using System.Security.Cryptography;
 
+using NormSharp.Tests.Support;
+
 namespace NormSharp.Tests.Golden;
 
 /// <summary>
@@ -12,7 +14,7 @@ namespace NormSharp.Tests.Golden;
 /// </summary>
 public class OutputHashTests
 {
-    private static string HashFile => Path.Combine(RepositoryRoot(), "tests", "NormSharp.Tests", "Golden", "output-hashes.txt");
+    private static string HashFile => Path.Combine(RepositoryPaths.Root, "tests", "NormSharp.Tests", "Golden", "output-hashes.txt");
 
     [Fact]
     public void FixedOutputs_HaveTheRecordedHashes()
@@ -117,10 +119,4 @@ public class OutputHashTests
         return target;
     }
 
-    private static string RepositoryRoot()
-    {
-        string? directory = AppContext.BaseDirectory;
-        while (directory is not null && !File.Exists(Path.Combine(directory, "NormSharp.slnx"))) directory = Path.GetDirectoryName(directory);
-        return directory ?? throw new InvalidOperationException("NormSharp.slnx not found above the test's folder.");
-    }
 }

@@ -3,6 +3,8 @@ using System.IO.Compression;
 using System.Xml.Linq;
 using Xunit.Abstractions;
 
+using NormSharp.Tests.Support;
+
 namespace NormSharp.Tests.Packaging;
 
 /// <summary>
@@ -14,7 +16,7 @@ public class PackageTests(ITestOutputHelper output)
     [Fact]
     public void PackedLibraryAndTool_HaveTheirMetadata_AndTheToolInstallsAndRuns()
     {
-        string root = RepositoryRoot();
+        string root = RepositoryPaths.Root;
         string work = Path.Combine(Path.GetTempPath(), "normsharp-pack-" + Guid.NewGuid().ToString("N"));
         string feed = Path.Combine(work, "feed"), tools = Path.Combine(work, "tools");
         try
@@ -83,10 +85,4 @@ public class PackageTests(ITestOutputHelper output)
         return stdout.Result;
     }
 
-    private static string RepositoryRoot()
-    {
-        string? directory = AppContext.BaseDirectory;
-        while (directory is not null && !File.Exists(Path.Combine(directory, "NormSharp.slnx"))) directory = Path.GetDirectoryName(directory);
-        return directory ?? throw new InvalidOperationException("NormSharp.slnx not found above the test's folder.");
-    }
 }

@@ -1,5 +1,7 @@
 using NormSharp.Serialization;
 
+using NormSharp.Tests.Support;
+
 namespace NormSharp.Tests.Readme;
 
 /// <summary>The README's quick start, compiled and run: if this breaks, the README is wrong.</summary>
@@ -92,8 +94,7 @@ public class QuickStartTests
                                                                                       && !l.StartsWith("```", StringComparison.Ordinal)).ToArray();
         }
 
-        string root = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(root, "NormSharp.slnx"))) root = Path.GetDirectoryName(root)!;
+        string root = RepositoryPaths.Root;
         string readme = File.ReadAllText(Path.Combine(root, "README.md"));
         string test = File.ReadAllText(Path.Combine(root, "tests", "NormSharp.Tests", "Readme", "QuickStartTests.cs"));
         string[] printed = Lines(readme, "var model = new NormModuleCollection", "```\n\n- Files follow");
