@@ -83,6 +83,10 @@ public sealed record ForwardPlan
     /// <summary>The warning the forward will raise through <see cref="NormWarnings"/> (PyTorch's UserWarning), or null.</summary>
     public string? Warning { get; init; }
 
+    /// <summary>Whether the forward combines its statistics with other processes' (SyncBatchNorm in training with more
+    /// than one process): the batch is every process's batch together.</summary>
+    public bool SynchronizesStatistics { get; init; }
+
     /// <summary>The reasons behind each decision, in words.</summary>
     public required IReadOnlyList<string> Reasons { get; init; }
 

@@ -11,17 +11,20 @@ namespace NormSharp;
 /// </summary>
 internal static unsafe class BatchNormBackwardExecution
 {
-    /// <summary>dx into <paramref name="gradInput"/> (when given); Σ dy·x̂ and Σ dy per channel into the arrays (when given).</summary>
+    /// <summary>dx into <paramref name="gradInput"/> (when given); Σ dy·x̂ and Σ dy per channel into the arrays (when given).
+    /// With an <paramref name="exchange"/> (a forward whose statistics were every process's, over
+    /// <paramref name="count"/> values per channel), Σ dy and Σ dy·(x - mean) are summed over the processes before dx;
+    /// the parameter gradients stay this process's own.</summary>
     public static void Run<T>(NormLayout layout, Tensor<T> x, Tensor<T> dy, Tensor<T>? gradInput, ReadOnlySpan<double> mean,
                               ReadOnlySpan<double> invStd, ReadOnlySpan<double> weight, bool batchStatistics,
-                              Span<double> gradWeight, Span<double> gradBias)
+                              Span<double> gradWeight, Span<double> gradBias, IBatchStatisticsExchange? exchange = null, long count = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = layout.Channels;
-        double inverseCount = 1.0 / ((long)layout.Batch * layout.Spatial);
+        double inverseCount = 1.0 / (exchange is null ? (long)layout.Batch * layout.Spatial : count);
         BackwardWork<T> work = BackwardWork<T>.ForThisThread;
         work.Layout = layout;
-        double[] doubles = ScratchBuffers<double>.BackwardSums(layout.PartialsLength + channels);
+        double[] doubles = ScratchBuffers<double>.BackwardSums(layout.PartialsLength + 3 * channels);
         T[] parameters = ScratchBuffers<T>.BackwardCoefficients(4 * channels);
 
         fixed (T* px = TensorStorage.Span(x))
@@ -45,11 +48,20 @@ internal static unsafe class BatchNormBackwardExecution
             work.Phase = BackwardWork<T>.Reduce;
             WorkerPool.For(layout.ReductionItems, work);
 
+            var sumsDy = new Span<double>(pDoubles + layout.PartialsLength + channels, channels);
+            var dots = new Span<double>(pDoubles + layout.PartialsLength + 2 * channels, channels);
             for (int c = 0; c < channels; c++)
             {
                 (double sumDy, double dotP) = layout.CombinePartials(pDoubles, c);
                 if (!gradWeight.IsEmpty) gradWeight[c] = dotP * invStd[c];
                 if (!gradBias.IsEmpty) gradBias[c] = sumDy;
+                (sumsDy[c], dots[c]) = (sumDy, dotP);
+            }
+
+            if (batchStatistics) exchange?.SumGradientStatistics(sumsDy, dots);
+            for (int c = 0; c < channels; c++)
+            {
+                double sumDy = sumsDy[c], dotP = dots[c];
                 work.MeanT[c] = T.CreateTruncating(mean[c]);
                 work.GradMean[c] = T.CreateTruncating(sumDy * inverseCount);
                 work.K[c] = T.CreateTruncating(dotP * invStd[c] * invStd[c] * inverseCount);

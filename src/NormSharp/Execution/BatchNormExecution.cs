@@ -18,10 +18,13 @@ internal static unsafe class BatchNormExecution
     /// the statistics each channel was normalized with, in double, and <paramref name="savedUnbiasedVar"/> (training) the
     /// unbiased variance. Weight, bias and (in evaluation) the running statistics may be shorter than C, a divisor of it:
     /// channel c then reads index c mod length (InstanceNorm's (1, N·C, *) view with (C) parameters). In training the
-    /// running statistics, when given, have length C and are updated.</summary>
-    public static void Run<T>(NormLayout layout, Tensor<T> x, Tensor<T> y, Tensor<T>? runningMean, Tensor<T>? runningVar,
+    /// running statistics, when given, have length C and are updated. With an <paramref name="exchange"/> (training only), the
+    /// statistics are those of every process's batch together (see <see cref="IBatchStatisticsExchange"/>).</summary>
+    /// <returns>The number of values each channel's statistics were taken over (every process's, with an exchange).</returns>
+    public static long Run<T>(NormLayout layout, Tensor<T> x, Tensor<T> y, Tensor<T>? runningMean, Tensor<T>? runningVar,
                               Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps,
-                              double[]? savedMean, double[]? savedInvStd, double[]? savedUnbiasedVar = null)
+                              double[]? savedMean, double[]? savedInvStd, double[]? savedUnbiasedVar = null,
+                              IBatchStatisticsExchange? exchange = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = layout.Channels;
@@ -33,7 +36,8 @@ internal static unsafe class BatchNormExecution
         ForwardWork<T> work = ForwardWork<T>.ForThisThread;
         work.Layout = layout;
         int momentItems = layout.ReductionItems, partials = layout.MomentPartials;
-        double[] moments = training ? ScratchBuffers<double>.Moments(4 * (partials + channels)) : [];
+        double[] moments = training ? ScratchBuffers<double>.Moments(4 * (partials + channels) + 2 * channels) : [];
+        long count = (long)layout.Batch * layout.Spatial;
 
         fixed (T* px = TensorStorage.Span(x))
         fixed (T* py = TensorStorage.Span(y))
@@ -53,11 +57,14 @@ internal static unsafe class BatchNormExecution
 
                 MomentSpans totals = MomentSpans.Over(pMoments + 4L * partials, channels);
                 layout.CombineMoments(MomentSpans.Over(pMoments, partials), totals);
-                long count = (long)layout.Batch * layout.Spatial;
+                var means = new Span<double>(pMoments + 4L * (partials + channels), channels);
+                var varSums = new Span<double>(pMoments + 4L * (partials + channels) + channels, channels);
+                for (int c = 0; c < channels; c++) (means[c], varSums[c]) = ShiftedMoments.MeanAndVarSum(totals[c], count);
+                exchange?.CombineStatistics(means, varSums, ref count);
                 double inverseCount = 1.0 / count, inverseCountLessOne = 1.0 / (count - 1);
                 for (int c = 0; c < channels; c++)
                 {
-                    (double mean, double varSum) = ShiftedMoments.MeanAndVarSum(totals[c], count);
+                    double mean = means[c], varSum = varSums[c];
                     double invStd = ShiftedMoments.InvStd(varSum * inverseCount, eps);
                     if (!rm.IsEmpty) rm[c] = RunningStatistics.Blend(rm[c], mean, momentum);
                     if (!rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSum * inverseCountLessOne, momentum);
@@ -83,6 +90,40 @@ internal static unsafe class BatchNormExecution
             work.Phase = ForwardWork<T>.Transform;
             WorkerPool.For(layout.MapItems, work);
         }
+
+        return count;
+    }
+
+    /// <summary>
+    /// A training forward of an empty share of a batch spread over several processes: this process takes part in the
+    /// exchange with count 0, then updates its running statistics (when given) with the whole batch's, exactly as the
+    /// processes with values do. Nothing changes when the whole batch is empty.
+    /// </summary>
+    /// <returns>The number of values each channel's statistics were taken over, over every process.</returns>
+    public static long RunEmptyShare<T>(int channels, Tensor<T>? runningMean, Tensor<T>? runningVar, double momentum, double eps,
+                                        double[]? savedMean, double[]? savedInvStd, IBatchStatisticsExchange exchange)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        double[] scratch = ScratchBuffers<double>.Moments(2 * channels);
+        Span<double> means = scratch.AsSpan(0, channels), varSums = scratch.AsSpan(channels, channels);
+        means.Clear();
+        varSums.Clear();
+        long count = 0;
+        exchange.CombineStatistics(means, varSums, ref count);
+        Span<T> rm = runningMean is null ? default : TensorStorage.Span(runningMean);
+        Span<T> rv = runningVar is null ? default : TensorStorage.Span(runningVar);
+        // The same expressions as the processes with values evaluate, so that every process holds the same bits.
+        double inverseCount = 1.0 / count, inverseCountLessOne = 1.0 / (count - 1);
+        for (int c = 0; c < channels; c++)
+        {
+            bool any = count > 0;
+            if (any && !rm.IsEmpty) rm[c] = RunningStatistics.Blend(rm[c], means[c], momentum);
+            if (any && !rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSums[c] * inverseCountLessOne, momentum);
+            if (savedMean is not null) savedMean[c] = any ? means[c] : double.NaN;
+            if (savedInvStd is not null) savedInvStd[c] = any ? ShiftedMoments.InvStd(varSums[c] * inverseCount, eps) : double.NaN;
+        }
+
+        return count;
     }
 
     private static void Fold<T>(ForwardWork<T> work, int c, T mean, T invStd, Span<T> weight, Span<T> bias)

@@ -157,18 +157,23 @@ public static partial class Functional
     }
 
     /// <summary>Validation, then the forward kernels; modules call this to keep the statistics for backward.
-    /// Returns the output and the input as the kernels read it (the input itself, or a row-major copy).
-    /// <paramref name="allowInPlace"/>: whether the destination may be the input's own elements.</summary>
-    internal static (Tensor<T> Output, Tensor<T> Input) BatchNormCore<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar,
+    /// Returns the output, the input as the kernels read it (the input itself, or a row-major copy) and the number of
+    /// values each channel's statistics were taken over.
+    /// <paramref name="allowInPlace"/>: whether the destination may be the input's own elements.
+    /// <paramref name="exchange"/> (training): the statistics are every process's together; the one-value check is then the
+    /// exchange's, on the whole batch's count.</summary>
+    internal static (Tensor<T> Output, Tensor<T> Input, long Count) BatchNormCore<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar,
                                                                         Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum,
                                                                         double eps, double[]? savedMean, double[]? savedInvStd,
-                                                                        Tensor<T>? destination, bool allowInPlace)
+                                                                        Tensor<T>? destination, bool allowInPlace,
+                                                                        IBatchStatisticsExchange? exchange = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
         Precision.EnsureSupported<T>();
+        exchange = training ? exchange : null;
         string? error = ValidateBatchNorm(input.Lengths, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
-                                          weight?.FlattenedLength, bias?.FlattenedLength, training, eps);
+                                          weight?.FlattenedLength, bias?.FlattenedLength, training, eps, localBatchIsWhole: exchange is null);
         if (error is not null) throw new ArgumentException(error);
         EnsureRowMajor(runningMean, "running_mean");
         EnsureRowMajor(runningVar, "running_var");
@@ -190,11 +195,14 @@ public static partial class Functional
         {
             savedMean?.AsSpan().Fill(double.NaN);
             savedInvStd?.AsSpan().Fill(double.NaN);
-            return (output, x);
+            long whole = exchange is null ? 0
+                : BatchNormExecution.RunEmptyShare((int)x.Lengths[1], runningMean, runningVar, momentum, eps, savedMean, savedInvStd, exchange);
+            return (output, x, whole);
         }
 
-        BatchNormExecution.Run(layout, x, output, runningMean, runningVar, weight, bias, training, momentum, eps, savedMean, savedInvStd);
-        return (output, x);
+        long count = BatchNormExecution.Run(layout, x, output, runningMean, runningVar, weight, bias, training, momentum, eps, savedMean, savedInvStd,
+                                            exchange: exchange);
+        return (output, x, count);
     }
 
     /// <summary>The input as the kernels can read it: itself when row-major or channels-last, else a row-major copy.</summary>
@@ -207,11 +215,13 @@ public static partial class Functional
     }
 
     /// <summary>The backward kernels over a forward's input and the statistics it used. <paramref name="gradWeight"/>
-    /// and <paramref name="gradBias"/> (length C, or empty when not wanted) receive the parameter gradients.</summary>
+    /// and <paramref name="gradBias"/> (length C, or empty when not wanted) receive the parameter gradients.
+    /// <paramref name="exchange"/>: the forward's statistics were every process's, over <paramref name="count"/> values per
+    /// channel; the sums dx needs are summed over the processes (an empty share takes part with zeros).</summary>
     internal static Tensor<T>? BackwardCore<T>(Tensor<T> gradOutput, Tensor<T> input, ReadOnlySpan<double> mean, ReadOnlySpan<double> invStd,
                                                ReadOnlySpan<double> weight, bool batchStatistics, bool inputGradient,
                                                Span<double> gradWeight, Span<double> gradBias, Tensor<T>? destination,
-                                               NormLayout? groupedLayout = null)
+                                               NormLayout? groupedLayout = null, IBatchStatisticsExchange? exchange = null, long count = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         EnsureNoSharedMemory<T>([new(gradOutput, "gradOutput", false), new(input, "the saved input", false), new(destination, "destination", true)]);
@@ -236,11 +246,19 @@ public static partial class Functional
         }
 
         if (x.FlattenedLength > 0)
-            BatchNormBackwardExecution.Run(layout, x, dy, dx, mean, invStd, weight, batchStatistics, gradWeight, gradBias);
+            BatchNormBackwardExecution.Run(layout, x, dy, dx, mean, invStd, weight, batchStatistics, gradWeight, gradBias, exchange, count);
         else
         {
             gradWeight.Clear();
             gradBias.Clear();
+            if (exchange is not null && batchStatistics)
+            {
+                // An empty share still takes part, so that the processes with values are not left waiting.
+                int channels = (int)x.Lengths[1];
+                Span<double> zeros = ScratchBuffers<double>.BackwardSums(2 * channels).AsSpan(0, 2 * channels);
+                zeros.Clear();
+                exchange.SumGradientStatistics(zeros[..channels], zeros[channels..]);
+            }
         }
 
         return dx;
@@ -252,14 +270,16 @@ public static partial class Functional
     /// <summary>
     /// Every check of <see cref="BatchNorm{T}(Tensor{T}, Tensor{T}?, Tensor{T}?, Tensor{T}?, Tensor{T}?, bool, double, double)"/>, in PyTorch's order, without running it: the first
     /// failing check's message, or null. Modules use it to plan a forward before changing anything.
+    /// <c>localBatchIsWhole</c> is false when the batch is spread over several processes: the one-value check then
+    /// applies to the whole batch's count, which only the exchange knows.
     /// </summary>
     internal static string? ValidateBatchNorm(ReadOnlySpan<nint> shape, long? runningMeanLength, long? runningVarLength,
-                                              long? weightLength, long? biasLength, bool training, double eps)
+                                              long? weightLength, long? biasLength, bool training, double eps, bool localBatchIsWhole = true)
     {
         if (shape.Length < 2) return TorchMessages.FunctionalRank(shape.Length);
 
         // Python's F.batch_norm: _verify_batch_size, then the eps check (PyTorch 2.10+).
-        if (training && ValuesPerChannel(shape) == 1) return TorchMessages.MoreThanOneValuePerChannel(shape);
+        if (training && localBatchIsWhole && ValuesPerChannel(shape) == 1) return TorchMessages.MoreThanOneValuePerChannel(shape);
         if (training && !(eps > 0)) return TorchMessages.EpsMustBePositive(eps);
         if (!training && !(eps >= 0)) return TorchMessages.EpsMustBeNonNegative(eps);
 

@@ -42,24 +42,57 @@ public abstract class BatchNorm<T> : NormBase<T>
     {
     }
 
+    // The layer's exchange, wrapped (see ExchangeCall); rebuilt when StatisticsExchange returns another object.
+    private ExchangeCall? exchangeCall;
+
+    /// <summary>
+    /// For a layer whose batch is spread over several processes (SyncBatchNorm): the exchange that combines a training
+    /// forward's statistics and its backward's sums over the processes. Null (the default) or an exchange of one
+    /// process: the batch is this process's input alone.
+    /// </summary>
+    protected virtual IBatchStatisticsExchange? StatisticsExchange => null;
+
+    /// <summary>
+    /// The layer's own check of the input's shape (PyTorch's <c>_check_input_dim</c>): PyTorch's message, or null when
+    /// the shape is accepted. The default accepts the ranks in <see cref="NormBase{T}.AcceptedRanks"/>.
+    /// </summary>
+    /// <param name="shape">The input's lengths.</param>
+    protected virtual string? CheckInputShape(ReadOnlySpan<nint> shape) =>
+        AcceptedRanks.Contains(shape.Length) ? null : TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length);
+
     private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination, SavedForward<T> saved)
     {
         ForwardDecision decision = Decide(input.Lengths, CurrentTensors);
-        if (decision.Error is not null) throw new ArgumentException(decision.Error);
+        ExchangeCall? call = decision.Synchronizes ? CallFor(StatisticsExchange!) : null;
+        try
+        {
+            if (decision.Error is not null) throw new ArgumentException(decision.Error);
 
-        // An empty input has no statistics to keep (its channel count is not even checked, as in ATen).
-        int groups = input.FlattenedLength == 0 ? 0 : (int)input.Lengths[1];
-        (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
-        (Tensor<T> output, Tensor<T> readInput) = Functional.BatchNormCore(
-            input,
-            decision.PassesRunningStatistics ? RunningMean : null,
-            decision.PassesRunningStatistics ? RunningVar : null,
-            Weight?.Data, Bias?.Data,
-            training: decision.UsesInputStatistics, momentum: decision.Factor, eps: Eps,
-            savedMean, savedInvStd, destination, allowInPlace: false);
-        if (decision.IncrementsCounter) NumBatchesTracked = decision.CounterAfter;
-        saved.Complete(readInput, input.Lengths, decision.UsesInputStatistics, null, Weight?.Data);
-        return output;
+            // An empty input has no statistics to keep (its channel count is not even checked, as in ATen).
+            int groups = input.FlattenedLength == 0 ? 0 : (int)input.Lengths[1];
+            (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
+            (Tensor<T> output, Tensor<T> readInput, long count) = Functional.BatchNormCore(
+                input,
+                decision.PassesRunningStatistics ? RunningMean : null,
+                decision.PassesRunningStatistics ? RunningVar : null,
+                Weight?.Data, Bias?.Data,
+                training: decision.UsesInputStatistics, momentum: decision.Factor, eps: Eps,
+                savedMean, savedInvStd, destination, allowInPlace: false, exchange: call);
+            if (decision.IncrementsCounter) NumBatchesTracked = decision.CounterAfter;
+            saved.Complete(readInput, input.Lengths, decision.UsesInputStatistics, null, Weight?.Data, call, count);
+            return output;
+        }
+        catch (Exception error) when (call is { Reached: false })
+        {
+            call.Fail(error);
+            throw;
+        }
+    }
+
+    private ExchangeCall CallFor(IBatchStatisticsExchange exchange)
+    {
+        if (exchangeCall is null || !ReferenceEquals(exchangeCall.Inner, exchange)) exchangeCall = new ExchangeCall(exchange);
+        return exchangeCall.Begin();
     }
 
     private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape, LayerTensors tensors) =>
@@ -91,16 +124,18 @@ public abstract class BatchNorm<T> : NormBase<T>
             : empty ? RunningUpdate.EmptyInput
             : RunningUpdate.Blend;
 
-        string? error = AcceptedRanks.Contains(shape.Length)
-            ? Functional.ValidateBatchNorm(shape, passesBuffers ? tensors.RunningMeanLength : null, passesBuffers ? tensors.RunningVarLength : null,
-                                           tensors.WeightLength, tensors.BiasLength, useBatchStatistics, Eps)
-            : TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length);
+        // A batch spread over several processes (PyTorch's need_sync: training, more than one process): the one-value
+        // check then applies to the whole batch's count, after the exchange.
+        bool synchronizes = Training && StatisticsExchange is { Processes: > 1 };
+        string? error = CheckInputShape(shape)
+            ?? Functional.ValidateBatchNorm(shape, passesBuffers ? tensors.RunningMeanLength : null, passesBuffers ? tensors.RunningVarLength : null,
+                                            tensors.WeightLength, tensors.BiasLength, useBatchStatistics, Eps, localBatchIsWhole: !synchronizes);
         long? counterAfter = counter == CounterChange.Increments && error is null ? NumBatchesTracked + 1 : NumBatchesTracked;
         NormalizeReason why = Training ? NormalizeReason.Training
             : useBatchStatistics ? NormalizeReason.EvaluationWithoutRunningStatistics
             : NormalizeReason.EvaluationWithRunningStatistics;
         return new ForwardDecision(useBatchStatistics ? StatisticsSource.Batch : StatisticsSource.Running, why, passesBuffers, update, factor,
-                                   counter, counterAfter, Unbatched: false, Warning: null, error);
+                                   counter, counterAfter, Unbatched: false, Warning: null, error, synchronizes);
     }
 
     /// <summary>The decision in words: the <see cref="ForwardPlan"/> that <c>Explain</c> returns. Renders the decision's
@@ -135,8 +170,18 @@ public abstract class BatchNorm<T> : NormBase<T>
                 _ => "the input is empty: the output is empty and no statistic changes.",
             },
         };
+        if (StatisticsExchange is { } exchange)
+            reasons.Add(decision.Synchronizes
+                ? $"training mode with {exchange.Processes} processes: the mean and variance are those of every process's batch together " +
+                  "(each process's per-channel mean, variance and count are gathered and combined in rank order), and the backward sums " +
+                  "Σdy and Σdy·(x - mean) over the processes."
+                : Training
+                    ? "the process group has one process: nothing is exchanged, the layer is a BatchNorm."
+                    : "evaluation mode: nothing is exchanged between processes; each normalizes its own input.");
         if (decision.UsesInputStatistics)
-            reasons.Add("batch statistics are used, so an input with one value per channel is an error.");
+            reasons.Add(decision.Synchronizes
+                ? "batch statistics are used, so a batch with one value per channel over all processes together is an error."
+                : "batch statistics are used, so an input with one value per channel is an error.");
         if (decision.Error is not null)
             reasons.Add("nothing changes, because the forward throws.");
 
@@ -156,6 +201,7 @@ public abstract class BatchNorm<T> : NormBase<T>
             IncrementsCounter = decision.IncrementsCounter,
             CounterAfter = decision.CounterAfter,
             SingleValueCheckApplies = decision.UsesInputStatistics,
+            SynchronizesStatistics = decision.Synchronizes,
             Error = decision.Error,
             Reasons = reasons,
             IneffectiveChanges = IneffectiveChanges(tensors),

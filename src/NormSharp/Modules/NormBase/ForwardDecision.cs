@@ -48,9 +48,10 @@ internal enum CounterChange
 /// <param name="Unbatched">InstanceNorm: the input has no batch dimension and is read as a batch of one.</param>
 /// <param name="Warning">The warning the forward raises (PyTorch's UserWarning), or null.</param>
 /// <param name="Error">The error the forward throws (PyTorch's message), or null.</param>
+/// <param name="Synchronizes">The statistics are combined with other processes' (a batch spread over several processes).</param>
 internal readonly record struct ForwardDecision(
     StatisticsSource NormalizeWith, NormalizeReason WhyNormalize, bool PassesRunningStatistics, RunningUpdate Update, double Factor,
-    CounterChange Counter, long? CounterAfter, bool Unbatched, string? Warning, string? Error)
+    CounterChange Counter, long? CounterAfter, bool Unbatched, string? Warning, string? Error, bool Synchronizes = false)
 {
     /// <summary>Whether the input's own statistics normalize (PyTorch's <c>bn_training</c> / <c>use_input_stats</c>).</summary>
     public bool UsesInputStatistics => NormalizeWith != StatisticsSource.Running;

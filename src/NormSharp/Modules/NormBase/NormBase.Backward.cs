@@ -32,6 +32,21 @@ public abstract partial class NormBase<T>
         SavedForward<T> saved = savedForward is { Input: not null } record
             ? record
             : throw new InvalidOperationException($"{ModuleName}.Backward needs a successful Forward first: there is no saved input to differentiate.");
+        ExchangeCall? call = saved.BatchStatistics && saved.Exchange is ExchangeCall exchange ? exchange.Begin() : null;
+        try
+        {
+            return BackwardOf(saved, gradOutput, destination, call);
+        }
+        catch (Exception error) when (call is { Reached: false })
+        {
+            // The other processes wait for this one's sums: they fail too instead of waiting.
+            call.Fail(error);
+            throw;
+        }
+    }
+
+    private Tensor<T>? BackwardOf(SavedForward<T> saved, Tensor<T> gradOutput, Tensor<T>? destination, ExchangeCall? call)
+    {
         if (!gradOutput.Lengths.SequenceEqual(saved.Shape))
             throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the last Forward's input had shape " +
                                         $"{TorchMessages.FormatShape(saved.Shape)}.", nameof(gradOutput));
@@ -61,7 +76,7 @@ public abstract partial class NormBase<T>
         Span<double> biasSums = biasGradient ? gradBias.AsSpan(0, groups) : [];
         Tensor<T> dy = saved.GroupedLayout is null ? gradOutput : TensorStorage.RowMajor(gradOutput);
         Tensor<T>? dx = Functional.BackwardCore(dy, saved.Input!, saved.Mean, saved.InvStd, saved.Weight, saved.BatchStatistics, true,
-                                                weightSums, biasSums, destination, saved.GroupedLayout);
+                                                weightSums, biasSums, destination, saved.GroupedLayout, call, saved.Count);
         if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, weightSums, NumFeatures);
         if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, biasSums, NumFeatures);
         return dx;

@@ -33,6 +33,12 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
     /// <summary>True when the forward normalized with the input's own statistics.</summary>
     public bool BatchStatistics { get; private set; }
 
+    /// <summary>The exchange the forward's statistics went through (a batch spread over several processes), or null.</summary>
+    public IBatchStatisticsExchange? Exchange { get; private set; }
+
+    /// <summary>The number of values each group's statistics were taken over (every process's, with an exchange).</summary>
+    public long Count { get; private set; }
+
     /// <summary>The caller's input shape.</summary>
     public ReadOnlySpan<nint> Shape => shape.AsSpan(0, rank);
 
@@ -65,8 +71,15 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
 
     /// <summary>Completes the record after the kernels ran: the input they read, the caller's shape, the statistics' source,
     /// and the weight per group (<paramref name="weightValues"/> of length C, read at g mod C; null for 1).</summary>
+    /// <param name="kernelInput">The input as the kernels read it.</param>
+    /// <param name="inputShape">The caller's input shape.</param>
+    /// <param name="batchStatistics">Whether the input's own statistics normalized it.</param>
+    /// <param name="groupedLayout">InstanceNorm's planes layout; null for BatchNorm.</param>
+    /// <param name="weightValues">The (C) weight, or null for 1.</param>
+    /// <param name="exchange">The exchange the statistics went through, or null.</param>
+    /// <param name="count">The number of values per group's statistics (used with an exchange).</param>
     public void Complete(Tensor<T> kernelInput, ReadOnlySpan<nint> inputShape, bool batchStatistics, NormLayout? groupedLayout,
-                         Tensor<T>? weightValues)
+                         Tensor<T>? weightValues, IBatchStatisticsExchange? exchange = null, long count = 0)
     {
         if (weightValues is null) weight.AsSpan(0, Groups).Fill(1.0);
         else
@@ -81,5 +94,7 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
         Input = kernelInput;
         BatchStatistics = batchStatistics;
         GroupedLayout = groupedLayout;
+        Exchange = exchange;
+        Count = count;
     }
 }
