@@ -100,8 +100,8 @@ internal static unsafe class BatchNormExecution
     /// processes with values do. Nothing changes when the whole batch is empty.
     /// </summary>
     /// <returns>The number of values each channel's statistics were taken over, over every process.</returns>
-    public static long RunEmptyShare<T>(int channels, Tensor<T>? runningMean, Tensor<T>? runningVar, double momentum, double eps,
-                                        double[]? savedMean, double[]? savedInvStd, IBatchStatisticsExchange exchange)
+    public static long RunEmptyShare<T>(int channels, Tensor<T>? runningMean, Tensor<T>? runningVar, double momentum,
+                                        IBatchStatisticsExchange exchange)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         double[] scratch = ScratchBuffers<double>.Moments(2 * channels);
@@ -110,17 +110,16 @@ internal static unsafe class BatchNormExecution
         varSums.Clear();
         long count = 0;
         exchange.CombineStatistics(means, varSums, ref count);
+        if (count == 0) return 0;
+
+        // The same expressions as the processes with values evaluate, so that every process holds the same bits.
         Span<T> rm = runningMean is null ? default : TensorStorage.Span(runningMean);
         Span<T> rv = runningVar is null ? default : TensorStorage.Span(runningVar);
-        // The same expressions as the processes with values evaluate, so that every process holds the same bits.
-        double inverseCount = 1.0 / count, inverseCountLessOne = 1.0 / (count - 1);
+        double inverseCountLessOne = 1.0 / (count - 1);
         for (int c = 0; c < channels; c++)
         {
-            bool any = count > 0;
-            if (any && !rm.IsEmpty) rm[c] = RunningStatistics.Blend(rm[c], means[c], momentum);
-            if (any && !rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSums[c] * inverseCountLessOne, momentum);
-            if (savedMean is not null) savedMean[c] = any ? means[c] : double.NaN;
-            if (savedInvStd is not null) savedInvStd[c] = any ? ShiftedMoments.InvStd(varSums[c] * inverseCount, eps) : double.NaN;
+            if (!rm.IsEmpty) rm[c] = RunningStatistics.Blend(rm[c], means[c], momentum);
+            if (!rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSums[c] * inverseCountLessOne, momentum);
         }
 
         return count;

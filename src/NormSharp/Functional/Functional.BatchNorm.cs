@@ -196,7 +196,7 @@ public static partial class Functional
             savedMean?.AsSpan().Fill(double.NaN);
             savedInvStd?.AsSpan().Fill(double.NaN);
             long whole = exchange is null ? 0
-                : BatchNormExecution.RunEmptyShare((int)x.Lengths[1], runningMean, runningVar, momentum, eps, savedMean, savedInvStd, exchange);
+                : BatchNormExecution.RunEmptyShare((int)x.Lengths[1], runningMean, runningVar, momentum, exchange);
             return (output, x, whole);
         }
 
