@@ -2,7 +2,7 @@ using NormSharp.Distributed.Tests.Scenarios;
 using NormSharp.Distributed.Tests.Support;
 using Xunit.Abstractions;
 
-namespace NormSharp.Distributed.Tests.SyncBatchNorm;
+namespace NormSharp.Distributed.Tests.Synchronization;
 
 /// <summary>
 /// SyncBatchNorm's invariant over random scenarios, each rank a thread of this process (<see cref="ThreadProcessGroup"/>):

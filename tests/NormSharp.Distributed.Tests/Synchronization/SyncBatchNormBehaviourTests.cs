@@ -1,6 +1,6 @@
 using NormSharp.Distributed.Tests.Support;
 
-namespace NormSharp.Distributed.Tests.SyncBatchNorm;
+namespace NormSharp.Distributed.Tests.Synchronization;
 
 /// <summary>What SyncBatchNorm decides, checks and refuses, with each rank a thread of this process.</summary>
 public sealed class SyncBatchNormBehaviourTests
