@@ -19,5 +19,6 @@ try
 catch (Exception error)
 {
     Console.Error.WriteLine($"{Scenarios.Label()} failed {args[0]}: {error}");
+    Environment.ExitCode = 1;   // read at exit: a failing rank ends the job instead of finalizing
     return 1;
 }

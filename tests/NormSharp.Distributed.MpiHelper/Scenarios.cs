@@ -6,7 +6,7 @@ namespace NormSharp.Distributed.MpiHelper;
 /// <summary>The scenarios, by name; each runs on every rank of the job and throws when a check fails.</summary>
 internal static class Scenarios
 {
-    public static readonly IReadOnlyDictionary<string, Action<string[]>> All = new Dictionary<string, Action<string[]>>
+    public static readonly IReadOnlyDictionary<string, Action<string[]>> All = new Dictionary<string, Action<string[]>>(SyncBatchNormScenarios.All)
     {
         ["allgather"] = _ => AllGather(MpiProcessGroup.World),
         ["allreduce"] = _ => AllReduce(MpiProcessGroup.World),

@@ -146,6 +146,9 @@ internal abstract unsafe class MpiBinding
     /// <summary><c>MPI_Comm_free</c>.</summary>
     public abstract int CommFree(nint comm);
 
+    /// <summary><c>MPI_Abort(comm, errorcode)</c>: ends every process of the job.</summary>
+    public abstract int Abort(nint comm, int errorCode);
+
     /// <summary><c>MPI_Iallgather(send, count, MPI_DOUBLE, receive, count, MPI_DOUBLE, comm, &amp;request)</c>.</summary>
     public abstract int Iallgather(double* send, int count, double* receive, nint comm, out nint request);
 

@@ -110,6 +110,7 @@ internal sealed class MpiSession
                 Check("MPI_Init_thread", Binding.InitThread(MpiBinding.ThreadSerialized, out int provided));
                 // Registered at once, so that a failed check below still leaves MPI finalized at exit.
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => FinalizeAtExit();
+                AppDomain.CurrentDomain.UnhandledException += (_, e) => AbortJob(e.ExceptionObject);
                 if (provided < MpiBinding.ThreadSerialized)
                 {
                     throw new MpiException(
@@ -142,12 +143,39 @@ internal sealed class MpiSession
         }
     }
 
+    /// <summary>
+    /// An unhandled exception ends this process: <c>MPI_Abort</c> ends the whole job at once, as mpi4py does, instead of
+    /// leaving the other processes waiting in a collective for this one until their timeout. The exception is printed
+    /// first (the runtime would print it only after this handler, which never returns).
+    /// </summary>
+    private void AbortJob(object exception)
+    {
+        lock (Gate)
+        {
+            Console.Error.WriteLine($"Unhandled exception on rank {Launch.Rank} of {Launch.Size}, ending the MPI job (MPI_Abort): {exception}");
+            Console.Out.Flush();
+            Console.Error.Flush();
+            Binding.Abort(Binding.CommWorld, 1);
+        }
+    }
+
     private void FinalizeAtExit()
     {
         lock (Gate)
         {
             // A broken session has a request outstanding: MPI_Finalize could wait for it forever.
             if (broken) return;
+
+            // A process that ends with a failure code may leave the others waiting in a collective it never joins, and
+            // MPI_Finalize would wait for them: end the job instead.
+            if (Environment.ExitCode != 0)
+            {
+                Console.Out.Flush();
+                Console.Error.Flush();
+                Binding.Abort(Binding.CommWorld, Environment.ExitCode);
+                return;
+            }
+
             unusableReason ??= "MPI was finalized at process exit.";
             if (Binding.Finalized(out bool finalized) == MpiBinding.Success && !finalized) Binding.Finalize();
         }

@@ -28,6 +28,7 @@ internal sealed unsafe class MpichBinding : MpiBinding
 
     private readonly delegate* unmanaged<int, int, int> commSetErrhandler;
     private readonly delegate* unmanaged<int, int*, int> commSize;
+    private readonly delegate* unmanaged<int, int, int> abort;
     private readonly delegate* unmanaged<int, int*, int> commRank;
     private readonly delegate* unmanaged<int, int, int, int*, int> commSplit;
     private readonly delegate* unmanaged<int*, int> commFree;
@@ -44,6 +45,7 @@ internal sealed unsafe class MpichBinding : MpiBinding
         // The prototypes are Open MPI's (see OpenMpiBinding) with int in place of every handle type.
         commSetErrhandler = (delegate* unmanaged<int, int, int>)Export("MPI_Comm_set_errhandler");
         commSize = (delegate* unmanaged<int, int*, int>)Export("MPI_Comm_size");
+        abort = (delegate* unmanaged<int, int, int>)Export("MPI_Abort");
         commRank = (delegate* unmanaged<int, int*, int>)Export("MPI_Comm_rank");
         commSplit = (delegate* unmanaged<int, int, int, int*, int>)Export("MPI_Comm_split");
         commFree = (delegate* unmanaged<int*, int>)Export("MPI_Comm_free");
@@ -67,6 +69,8 @@ internal sealed unsafe class MpichBinding : MpiBinding
     public override int SetErrorsReturn(nint comm) => commSetErrhandler(Handle(comm), ErrorsReturn);
 
     /// <inheritdoc/>
+    public override int Abort(nint comm, int errorCode) => abort(Handle(comm), errorCode);
+
     public override int CommSize(nint comm, out int size)
     {
         int value;

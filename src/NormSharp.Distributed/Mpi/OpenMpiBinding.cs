@@ -24,6 +24,7 @@ internal sealed unsafe class OpenMpiBinding : MpiBinding
 
     private readonly delegate* unmanaged<nint, nint, int> commSetErrhandler;
     private readonly delegate* unmanaged<nint, int*, int> commSize;
+    private readonly delegate* unmanaged<nint, int, int> abort;
     private readonly delegate* unmanaged<nint, int*, int> commRank;
     private readonly delegate* unmanaged<nint, int, int, nint*, int> commSplit;
     private readonly delegate* unmanaged<nint*, int> commFree;
@@ -47,6 +48,7 @@ internal sealed unsafe class OpenMpiBinding : MpiBinding
         commSetErrhandler = (delegate* unmanaged<nint, nint, int>)Export("MPI_Comm_set_errhandler");
         // int MPI_Comm_size(MPI_Comm comm, int *size); int MPI_Comm_rank(MPI_Comm comm, int *rank)
         commSize = (delegate* unmanaged<nint, int*, int>)Export("MPI_Comm_size");
+        abort = (delegate* unmanaged<nint, int, int>)Export("MPI_Abort");
         commRank = (delegate* unmanaged<nint, int*, int>)Export("MPI_Comm_rank");
         // int MPI_Comm_split(MPI_Comm comm, int color, int key, MPI_Comm *newcomm)
         commSplit = (delegate* unmanaged<nint, int, int, nint*, int>)Export("MPI_Comm_split");
@@ -79,6 +81,8 @@ internal sealed unsafe class OpenMpiBinding : MpiBinding
     public override int SetErrorsReturn(nint comm) => commSetErrhandler(comm, errorsReturn);
 
     /// <inheritdoc/>
+    public override int Abort(nint comm, int errorCode) => abort(comm, errorCode);
+
     public override int CommSize(nint comm, out int size)
     {
         int value;

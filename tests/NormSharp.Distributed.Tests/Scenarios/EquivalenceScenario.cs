@@ -11,7 +11,7 @@ namespace NormSharp.Distributed.Tests.Scenarios;
 /// parameter gradients summed over the ranks equal the reference's. Shared by the in-process tests (threads) and the MPI
 /// helper (one process per rank): every decision is drawn from the seed, so every rank draws the same scenario.
 /// </summary>
-public sealed class EquivalenceScenario
+internal sealed class EquivalenceScenario
 {
     /// <summary>Draws the scenario of <paramref name="seed"/> for <paramref name="processes"/> ranks.</summary>
     public EquivalenceScenario(int seed, int processes, bool? useDouble = null, double? offset = null)
@@ -236,7 +236,7 @@ public sealed class EquivalenceScenario
 }
 
 /// <summary>The largest relative difference seen in one kind of quantity.</summary>
-public sealed class WorstError
+internal sealed class WorstError
 {
     /// <summary>The largest |actual - expected| / scale (see <c>EquivalenceScenario.Compare</c>).</summary>
     public double Relative { get; private set; }
@@ -249,7 +249,7 @@ public sealed class WorstError
 }
 
 /// <summary>The worst differences of a scenario, per quantity.</summary>
-public sealed class WorstErrors
+internal sealed class WorstErrors
 {
     /// <summary>Outputs.</summary>
     public WorstError Output { get; } = new();

@@ -43,6 +43,17 @@ public static class MpiRun
     /// <param name="environment">Variables for every rank (e.g. <c>NORMSHARP_MPI_LIBRARY</c>).</param>
     /// <param name="timeout">Kill the job after this long.</param>
     public static MpiRunResult OpenMpi(int ranks, string scenario, string[]? arguments = null,
+        IReadOnlyDictionary<string, string>? environment = null, TimeSpan? timeout = null) =>
+        OpenMpiProgram(ranks, HelperPath, [scenario, .. arguments ?? []], environment, timeout);
+
+    /// <summary><c>mpirun.openmpi --allow-run-as-root --oversubscribe -np RANKS dotnet PROGRAM ARGS</c>: any program of
+    /// the test's output folder (a sample, the benchmark harness).</summary>
+    /// <param name="ranks">The number of processes.</param>
+    /// <param name="program">The program's dll.</param>
+    /// <param name="arguments">Its arguments.</param>
+    /// <param name="environment">Variables for every rank.</param>
+    /// <param name="timeout">Kill the job after this long.</param>
+    public static MpiRunResult OpenMpiProgram(int ranks, string program, string[] arguments,
         IReadOnlyDictionary<string, string>? environment = null, TimeSpan? timeout = null)
     {
         string mpirun = FindLauncher(
@@ -50,7 +61,7 @@ public static class MpiRun
             "Open MPI's mpirun (mpirun.openmpi) is not on PATH: run `bash .ci/run` (which installs Open MPI) or "
             + "`apt-get install -y openmpi-bin libopenmpi-dev`.");
         string[] launcher = ["--allow-run-as-root", "--oversubscribe", "-np", ranks.ToString(System.Globalization.CultureInfo.InvariantCulture)];
-        return Start(mpirun, [.. launcher, Dotnet, HelperPath, scenario, .. arguments ?? []], Merge(OpenMpiEnvironment, environment), timeout);
+        return Start(mpirun, [.. launcher, Dotnet, program, .. arguments], Merge(OpenMpiEnvironment, environment), timeout);
     }
 
     /// <summary><c>mpiexec.mpich -n RANKS dotnet helper SCENARIO ARGS</c> (MPICH's Hydra launcher).</summary>
@@ -82,7 +93,8 @@ public static class MpiRun
 
     private static MpiRunResult Start(string fileName, string[] arguments, Dictionary<string, string> environment, TimeSpan? timeout)
     {
-        Assert.True(File.Exists(HelperPath), $"the rank program {HelperPath} is missing: build tests/NormSharp.Distributed.Tests");
+        foreach (string program in arguments.Where(a => a.EndsWith(".dll", StringComparison.Ordinal)).Take(1))
+            Assert.True(File.Exists(program), $"the rank program {program} is missing: build tests/NormSharp.Distributed.Tests");
         var start = new ProcessStartInfo(fileName, arguments)
         {
             RedirectStandardOutput = true,

@@ -1,6 +1,6 @@
 using NormSharp.Distributed.Tests.Support;
 
-namespace NormSharp.Distributed.Tests;
+namespace NormSharp.Distributed.Tests.ProcessGroups;
 
 /// <summary>
 /// The collectives of <see cref="MpiProcessGroup.World"/> in jobs of 1, 2 and 3 processes under Open MPI's mpirun, each

@@ -1,6 +1,6 @@
 using NormSharp.Distributed.Tests.Support;
 
-namespace NormSharp.Distributed.Tests;
+namespace NormSharp.Distributed.Tests.ProcessGroups;
 
 /// <summary>The same collectives under MPICH's Hydra launcher, through the MPICH ABI (int handles, other constants).</summary>
 [Collection(MpiJobs.Name)]

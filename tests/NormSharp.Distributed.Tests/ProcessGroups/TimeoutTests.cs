@@ -1,6 +1,6 @@
 using NormSharp.Distributed.Tests.Support;
 
-namespace NormSharp.Distributed.Tests;
+namespace NormSharp.Distributed.Tests.ProcessGroups;
 
 /// <summary>A rank that never joins a collective: the other throws by the group's timeout, and the job fails instead of hanging.</summary>
 [Collection(MpiJobs.Name)]

@@ -1,7 +1,7 @@
 using CsCheck;
 using NormSharp.Distributed.Tests.Support;
 
-namespace NormSharp.Distributed.Tests;
+namespace NormSharp.Distributed.Tests.ProcessGroups;
 
 /// <summary>
 /// A program started without an MPI launcher is a one-process world implemented in managed code: rank 0 of 1, collectives

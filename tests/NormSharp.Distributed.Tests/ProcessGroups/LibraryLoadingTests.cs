@@ -1,7 +1,7 @@
 using NormSharp.Distributed.Mpi;
 using NormSharp.Distributed.Tests.Support;
 
-namespace NormSharp.Distributed.Tests;
+namespace NormSharp.Distributed.Tests.ProcessGroups;
 
 /// <summary>Which MPI library a launched process loads, and the errors when it cannot load the right one.</summary>
 [Collection(MpiJobs.Name)]
