@@ -20,7 +20,7 @@ int Run<T>(double tolerance) where T : unmanaged, IFloatingPointIeee754<T>
     double lossDifference = Largest(parallel.Losses, alone.Losses), weightDifference = Largest(parallel.Weights, alone.Weights);
     if (world.Rank == 0)
     {
-        Console.WriteLine($"Data-parallel training over {world.Size} process(es), {typeof(T).Name}, batch {options.BatchSize} split between them:");
+        Console.WriteLine($"Data-parallel training over {world.Size} process(es), {(typeof(T) == typeof(float) ? "float" : "double")}, batch {options.BatchSize} split between them:");
         for (int epoch = 0; epoch < options.Epochs; epoch++)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  epoch {epoch + 1,2}  loss {parallel.Losses[epoch]:F6}   one process on whole batches: {alone.Losses[epoch]:F6}"));

@@ -17,7 +17,10 @@ internal static class WorkerPool
 {
     private static readonly object Gate = new();
     private static readonly SemaphoreSlim Start = new(0);
-    private static readonly ManualResetEventSlim Finished = new(false);
+    // The caller waits for the helpers on this lock (spinning first): unlike ManualResetEventSlim, whose lock object is
+    // created by the first wait that blocks, nothing here allocates after the first call.
+    private static readonly object FinishedGate = new();
+    private static bool finished;
     private static readonly List<Thread> Helpers = [];
     private static IParallelWork? current;
     private static int itemCount, nextItem, activeHelpers;
@@ -50,10 +53,10 @@ internal static class WorkerPool
             nextItem = 0;
             failure = null;
             activeHelpers = helpers;
-            Finished.Reset();
+            Volatile.Write(ref finished, false);
             Start.Release(helpers);
             RunItems(work);
-            Finished.Wait();
+            WaitForHelpers();
             current = null;
             if (failure is not null) throw new AggregateException(failure);
         }
@@ -78,8 +81,34 @@ internal static class WorkerPool
             }
             finally
             {
-                if (Interlocked.Decrement(ref activeHelpers) == 0) Finished.Set();
+                if (Interlocked.Decrement(ref activeHelpers) == 0)
+                {
+                    lock (FinishedGate)
+                    {
+                        Volatile.Write(ref finished, true);
+                        Monitor.PulseAll(FinishedGate);
+                    }
+                }
             }
+        }
+    }
+
+    private static void WaitForHelpers()
+    {
+        var spinner = new SpinWait();
+        while (!Volatile.Read(ref finished))
+        {
+            if (spinner.NextSpinWillYield)
+            {
+                lock (FinishedGate)
+                {
+                    while (!finished) Monitor.Wait(FinishedGate);
+                }
+
+                return;
+            }
+
+            spinner.SpinOnce();
         }
     }
 

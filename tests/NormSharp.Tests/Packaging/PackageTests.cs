@@ -8,7 +8,7 @@ using NormSharp.Tests.Support;
 namespace NormSharp.Tests.Packaging;
 
 /// <summary>
-/// The packages a .NET developer installs: <c>dotnet pack</c> produces the library and the CLI tool with their metadata,
+/// The packages a .NET developer installs: <c>dotnet pack</c> produces the library, SyncBatchNorm's package and the CLI tool with their metadata,
 /// licence, README, XML docs and symbols, and the tool installs from a local folder and runs.
 /// </summary>
 public class PackageTests(ITestOutputHelper output)
@@ -21,7 +21,7 @@ public class PackageTests(ITestOutputHelper output)
         string feed = Path.Combine(work, "feed"), tools = Path.Combine(work, "tools");
         try
         {
-            foreach (string project in new[] { "src/NormSharp/NormSharp.csproj", "src/NormSharp.Cli/NormSharp.Cli.csproj" })
+            foreach (string project in new[] { "src/NormSharp/NormSharp.csproj", "src/NormSharp.Cli/NormSharp.Cli.csproj", "src/NormSharp.Distributed/NormSharp.Distributed.csproj" })
                 Run("dotnet", $"pack \"{Path.Combine(root, project)}\" -c Release -o \"{feed}\" --nologo -p:CI=true", root);
 
             string version = XDocument.Load(Path.Combine(root, "Directory.Build.props")).Descendants("Version").First().Value;
@@ -29,6 +29,8 @@ public class PackageTests(ITestOutputHelper output)
             AssertPackage(Path.Combine(feed, $"NormSharp.Tool.{version}.nupkg"), "NormSharp.Tool",
                           ["tools/net10.0/any/NormSharp.Cli.dll", "tools/net10.0/any/NormSharp.dll", "tools/net10.0/any/DotnetToolSettings.xml"]);
             Assert.True(File.Exists(Path.Combine(feed, $"NormSharp.{version}.snupkg")), "no symbol package for the library");
+            AssertPackage(Path.Combine(feed, $"NormSharp.Distributed.{version}.nupkg"), "NormSharp.Distributed",
+                          ["lib/net10.0/NormSharp.Distributed.dll", "lib/net10.0/NormSharp.Distributed.xml"]);
 
             Run("dotnet", $"tool install --tool-path \"{tools}\" --add-source \"{feed}\" NormSharp.Tool --version {version}", work);
             string explain = Run(Path.Combine(tools, OperatingSystem.IsWindows() ? "normsharp.exe" : "normsharp"), "explain", work);
