@@ -15,7 +15,10 @@ public class LazyModuleTests
         Assert.Null(layer.RunningMean);
         Assert.Equal(0L, layer.NumBatchesTracked);
         Assert.Equal("LazyBatchNorm2d", layer.ModuleName);
-        Assert.Equal(["num_batches_tracked"], layer.StateDict().Keys);
+        // The state dict holds the promised tensors as uninitialized entries (LazyStateDictTests), and the real counter.
+        StateDict state = layer.StateDict();
+        Assert.Equal(["weight", "bias", "running_mean", "running_var", "num_batches_tracked"], state.Keys);
+        Assert.Equal([true, true, true, true, false], state.Select(e => e.Value.IsUninitialized));
     }
 
     [Fact]
