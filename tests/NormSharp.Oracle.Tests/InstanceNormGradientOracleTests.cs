@@ -7,7 +7,8 @@ namespace NormSharp.Oracle.Tests;
 /// <summary>
 /// InstanceNorm's Backward against libtorch autograd: <c>y = F.instance_norm(x, ...)</c> with x, weight and bias
 /// requiring grad, then <c>y.backward(dy)</c>, on random shapes, values and modes (input statistics, or running
-/// statistics in evaluation), batched and unbatched.
+/// statistics in evaluation), batched and unbatched; <c>Functional.InstanceNormBackward</c> on the same data must give the
+/// layer's gradients bit for bit.
 /// </summary>
 [Collection(OracleTestGroup.Name)]
 public class InstanceNormGradientOracleTests
@@ -77,6 +78,16 @@ public class InstanceNormGradientOracleTests
         long[] ourShape = c.Unbatched ? c.Shape[1..] : c.Shape;
         ours.Forward(OracleRunner.NormTensor<T>(x, ourShape));
         double[] dx = OracleRunner.Values(ours.Backward(OracleRunner.NormTensor<T>(dy, ourShape)));
+
+        // Functional.InstanceNormBackward on the batched shape is the layer's backward bit for bit, so libtorch checks it too.
+        BatchNormGradients<T> functional = Functional.InstanceNormBackward(OracleRunner.NormTensor<T>(dy, c.Shape), OracleRunner.NormTensor<T>(x, c.Shape),
+                                                                           ours.Weight?.Data, ours.RunningMean, ours.RunningVar, c.InputStatistics, 1e-5);
+        Assert.Equal(dx, OracleRunner.Values(functional.Input!));
+        if (c.Affine)
+        {
+            Assert.Equal(OracleRunner.Values(ours.Weight!.Grad!), OracleRunner.Values(functional.Weight!));
+            Assert.Equal(OracleRunner.Values(ours.Bias!.Grad!), OracleRunner.Values(functional.Bias!));
+        }
 
         double u = OracleTolerance.UnitRoundoff(c.UseDouble);
         double[] expectedDx = OracleRunner.Values(tx.grad!);

@@ -5,7 +5,8 @@ namespace NormSharp.Cli.Inspection;
 /// <summary>
 /// Finds the normalization layers of a checkpoint by key pattern: a prefix that owns <c>running_mean</c>,
 /// <c>running_var</c> or <c>num_batches_tracked</c> (BatchNorm, and InstanceNorm with tracking). Layers without running
-/// statistics cannot be told from other layers' <c>weight</c>/<c>bias</c> and are not listed.
+/// statistics cannot be told from other layers' <c>weight</c>/<c>bias</c> and are not listed. Uninitialized entries (a lazy
+/// layer's state dict before its first forward, <see cref="StateTensor.IsUninitialized"/>) are flagged, without values.
 /// </summary>
 public static class CheckpointInspection
 {
@@ -13,6 +14,9 @@ public static class CheckpointInspection
     public const double NearZeroWeight = 1e-3;
 
     private static readonly string[] Suffixes = ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"];
+
+    // The entries whose element type a layer's row shows, in order of preference.
+    private static readonly string[] DTypeSources = ["running_mean", "running_var", "weight", "num_batches_tracked"];
 
     /// <summary>The normalization layers of <paramref name="file"/>, in the order their first key appears.</summary>
     public static IReadOnlyList<NormLayerReport> Inspect(SafeTensorsFile file)
@@ -49,16 +53,18 @@ public static class CheckpointInspection
     private static NormLayerReport Report(string prefix, Dictionary<string, StateTensor> group)
     {
         var anomalies = new List<string>();
-        group.TryGetValue("running_mean", out StateTensor? mean);
-        group.TryGetValue("running_var", out StateTensor? variance);
-        group.TryGetValue("weight", out StateTensor? weight);
-        group.TryGetValue("num_batches_tracked", out StateTensor? counterTensor);
+        // A lazy layer's state dict before its first forward holds uninitialized entries: no shape, no values to summarize.
+        string[] uninitialized = Suffixes.Where(k => group.TryGetValue(k, out StateTensor? t) && t.IsUninitialized).ToArray();
+        if (uninitialized.Length > 0)
+            anomalies.Add($"{string.Join(", ", uninitialized)} uninitialized: a lazy layer before its first forward (no shape, no values)");
+        StateTensor? mean = Initialized(group, "running_mean"), variance = Initialized(group, "running_var");
+        StateTensor? weight = Initialized(group, "weight"), counterTensor = Initialized(group, "num_batches_tracked");
         StateTensor? shaped = mean ?? variance ?? weight;
         long channels = shaped is { Shape.Count: 1 } ? shaped.Shape[0] : shaped?.Count ?? 0;
 
-        if (mean is null) anomalies.Add("no running_mean");
-        if (variance is null) anomalies.Add("no running_var");
-        foreach (var (name, tensor) in new[] { ("running_mean", mean), ("running_var", variance), ("weight", weight), ("bias", group.GetValueOrDefault("bias")) })
+        if (!group.ContainsKey("running_mean")) anomalies.Add("no running_mean");
+        if (!group.ContainsKey("running_var")) anomalies.Add("no running_var");
+        foreach (var (name, tensor) in new[] { ("running_mean", mean), ("running_var", variance), ("weight", weight), ("bias", Initialized(group, "bias")) })
             if (tensor is not null && tensor.Count != channels) anomalies.Add($"{name} has {tensor.Count} values, not {channels}");
 
         double[]? varValues = variance?.ToDoubles();
@@ -89,9 +95,13 @@ public static class CheckpointInspection
         int nearZero = weightValues?.Count(w => Math.Abs(w) < NearZeroWeight) ?? 0;
         if (nearZero > 0) anomalies.Add($"near-zero weight (|w| < {NearZeroWeight}) in {nearZero} channel(s)");
 
-        string dtype = (mean ?? variance ?? weight ?? counterTensor) is { } typed ? DTypeName(typed.DType) : "?";
+        StateTensor? typed = DTypeSources.Select(group.GetValueOrDefault).FirstOrDefault(t => t is not null);
+        string dtype = typed is not null ? DTypeName(typed.DType) : "?";
         return new NormLayerReport(prefix, channels, dtype, counter, Summary(meanValues), Summary(varValues), Summary(weightValues), anomalies);
     }
+
+    private static StateTensor? Initialized(Dictionary<string, StateTensor> group, string key) =>
+        group.TryGetValue(key, out StateTensor? tensor) && !tensor.IsUninitialized ? tensor : null;
 
     private static string DTypeName(StateDType dtype) => dtype switch
     {

@@ -17,6 +17,12 @@ internal static class AllowList
     /// holds, with what they are: refused with a message that says so.</summary>
     public static IReadOnlyDictionary<string, string> NotRead { get; } = BuildNotRead();
 
+    /// <summary>The classes of a lazy module's state dict before its first forward (<c>UninitializedParameter</c>,
+    /// <c>UninitializedBuffer</c>): not on PyTorch's allow-list either (its weights-only load refuses them), refused with a
+    /// message that says what they are.</summary>
+    public static IReadOnlySet<string> Uninitialized { get; } =
+        new HashSet<string>(["torch.nn.parameter.UninitializedParameter", "torch.nn.parameter.UninitializedBuffer"], StringComparer.Ordinal);
+
     private static Dictionary<string, PyGlobal> Build()
     {
         var globals = new List<PyGlobal>

@@ -246,7 +246,11 @@ internal sealed class RestrictedUnpickler
 
     private PyTorchCheckpointException NotAllowed(string fullName, string opcode) =>
         Fail($"the pickle asks for the global {fullName} ({opcode}), which is not on the allow-list of a weights-only load: " +
-             "refused, nothing was run");
+             "refused, nothing was run" +
+             (AllowList.Uninitialized.Contains(fullName)
+                 ? " (a lazy layer's uninitialized tensor: the state dict was saved before the layer's first forward, and PyTorch's " +
+                   "weights-only load refuses it too; save after a forward)"
+                 : ""));
 
     private StorageRef PersistentLoad(object? id)
     {

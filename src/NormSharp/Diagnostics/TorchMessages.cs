@@ -39,6 +39,35 @@ internal static class TorchMessages
     public static string FunctionalRank(int actual) =>
         $"batch_norm expects an input with at least 2 dimensions (N, C, ...) (got {actual}D input)";
 
+    /// <summary>libtorch's <c>tensor.size(dim)</c> for a dim the tensor does not have (an IndexError in Python):
+    /// <c>batch_norm_update_stats</c> reads the input's size at dim 1.</summary>
+    public static string DimensionOutOfRange(int dim, int rank) => rank == 0
+        ? $"Dimension specified as {dim} but tensor has no dimensions"
+        : $"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], but got {dim})";
+
+    /// <summary>ATen's <c>batch_norm_cpu_update_stats_template</c> on an empty input.</summary>
+    public static string InputMustHaveElements(ReadOnlySpan<nint> shape) =>
+        $"input tensor must have at least one element, but got input_sizes = {FormatShape(shape)}";
+
+    /// <summary>Python's <c>1.0 / float(self.num_batches_tracked)</c> in <c>_BatchNorm.forward</c> (momentum None) when the
+    /// counter, after its increment, is 0 (a counter of -1 assigned or loaded): Python's ZeroDivisionError.</summary>
+    public const string FloatDivisionByZero = "float division by zero";
+
+    /// <summary>PyTorch's <c>UninitializedTensorMixin.shape</c>: the shape of a lazy module's parameter or buffer before its
+    /// first forward (raised by <c>load_state_dict</c> when such an entry is loaded into an initialized tensor).</summary>
+    public const string UninitializedShape =
+        "Can't access the shape of an uninitialized parameter or buffer. This error usually happens in `load_state_dict` when " +
+        "trying to load an uninitialized parameter into an initialized one. Call `forward` to initialize the parameters before " +
+        "accessing their attributes.";
+
+    /// <summary>PyTorch's <c>UninitializedTensorMixin.__torch_function__</c>: any other use of an uninitialized parameter or
+    /// buffer (<paramref name="operation"/>: what was attempted; <paramref name="className"/>: <c>UninitializedParameter</c> or
+    /// <c>UninitializedBuffer</c>).</summary>
+    public static string UninitializedUse(string operation, string className) =>
+        $"Attempted to use an uninitialized parameter in {operation}. This error happens when you are using a `LazyModule` or " +
+        $"explicitly manipulating `torch.nn.parameter.{className}` objects. When using LazyModules Call `forward` with a dummy " +
+        "batch to initialize the parameters before calling torch functions";
+
     /// <summary>Python's <c>_verify_spatial_size</c> (InstanceNorm with input statistics).</summary>
     public static string MoreThanOneSpatialElement(ReadOnlySpan<nint> shape) =>
         $"Expected more than 1 spatial element when training, got input size {FormatShape(shape)}";
@@ -47,8 +76,11 @@ internal static class TorchMessages
     public const string InstanceNormNeedsRunningStatistics =
         "Expected running_mean and running_var to be defined when use_input_stats is false";
 
-    /// <summary>libtorch's <c>instance_norm</c> on a batch of 0 with weight or bias (an internal indexing error, kept).</summary>
-    public const string InstanceNormEmptyBatchWithAffine = "select(): index 0 out of range for tensor of size [0] at dimension 0";
+    /// <summary>libtorch's <c>tensor[0]</c> on a tensor whose dim 0 is empty: ATen's empty-input path of <c>batch_norm</c> indexes
+    /// <c>weight[0]</c> and <c>bias[0]</c> (for <c>instance_norm</c>, of the parameters repeated N times), an internal
+    /// indexing error that NormSharp keeps.</summary>
+    public static string SelectIndexOutOfRange(ReadOnlySpan<nint> shape) =>
+        $"select(): index 0 out of range for tensor of size {FormatShape(shape)} at dimension 0";
 
     /// <summary>libtorch's <c>view</c> of an InstanceNorm running buffer repeated N times as (N, C), when its length is not C.</summary>
     public static string ViewShapeInvalid(nint batch, nint channels, long size) =>

@@ -19,12 +19,13 @@ internal static unsafe class BatchNormExecution
     /// unbiased variance. Weight, bias and (in evaluation) the running statistics may be shorter than C, a divisor of it:
     /// channel c then reads index c mod length (InstanceNorm's (1, N·C, *) view with (C) parameters). In training the
     /// running statistics, when given, have length C and are updated. With an <paramref name="exchange"/> (training only), the
-    /// statistics are those of every process's batch together (see <see cref="IBatchStatisticsExchange"/>).</summary>
+    /// statistics are those of every process's batch together (see <see cref="IBatchStatisticsExchange"/>).
+    /// <paramref name="savedBiasedVar"/> (training) receives the biased variance.</summary>
     /// <returns>The number of values each channel's statistics were taken over (every process's, with an exchange).</returns>
     public static long Run<T>(NormLayout layout, Tensor<T> x, Tensor<T> y, Tensor<T>? runningMean, Tensor<T>? runningVar,
                               Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps,
                               double[]? savedMean, double[]? savedInvStd, double[]? savedUnbiasedVar = null,
-                              IBatchStatisticsExchange? exchange = null)
+                              IBatchStatisticsExchange? exchange = null, double[]? savedBiasedVar = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = layout.Channels;
@@ -72,6 +73,7 @@ internal static unsafe class BatchNormExecution
                     if (savedMean is not null) savedMean[c] = mean;
                     if (savedInvStd is not null) savedInvStd[c] = invStd;
                     if (savedUnbiasedVar is not null) savedUnbiasedVar[c] = varSum * inverseCountLessOne;
+                    if (savedBiasedVar is not null) savedBiasedVar[c] = varSum * inverseCount;
                 }
             }
             else

@@ -94,6 +94,71 @@ internal static class TensorStorage
     /// garbage collector cannot make two different arrays seem to overlap).</summary>
     private static long ByteOffset<T>(Tensor<T> a, Tensor<T> b) => Unsafe.ByteOffset(ref First(a), ref First(b));
 
+    /// <summary>
+    /// Whether two elements of the tensor lie at one memory location (a broadcast view with a stride of 0, or strides that
+    /// interleave): judged by sorting its dimensions longer than 1 by stride, each of which must step past everything the
+    /// shorter strides reach. Writing such a tensor element by element would make the result depend on the order.
+    /// </summary>
+    public static bool HasRepeatedElements<T>(Tensor<T> tensor)
+    {
+        if (tensor.FlattenedLength <= 1) return false;
+        ReadOnlySpan<nint> lengths = tensor.Lengths, strides = tensor.Strides;
+        Span<(nint Stride, nint Length)> dimensions = stackalloc (nint, nint)[lengths.Length];
+        int count = 0;
+        for (int d = 0; d < lengths.Length; d++)
+            if (lengths[d] > 1) dimensions[count++] = (Math.Abs(strides[d]), lengths[d]);
+        dimensions = dimensions[..count];
+        dimensions.Sort((a, b) => a.Stride.CompareTo(b.Stride));
+        long reach = 0;
+        foreach (var (stride, length) in dimensions)
+        {
+            if (stride <= reach) return true;
+            reach += (long)(length - 1) * stride;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// Writes the values of a row-major tensor into <paramref name="destination"/> (same element count, any strides),
+    /// element by element in logical order, through the destination's own offset and strides: nothing between or outside
+    /// its elements is touched.
+    /// </summary>
+    public static void CopyInto<T>(Tensor<T> rowMajorSource, Tensor<T> destination)
+    {
+        Debug.Assert(IsRowMajor(rowMajorSource) && rowMajorSource.FlattenedLength == destination.FlattenedLength, "a row-major source of the destination's size");
+        Span<T> values = Span(rowMajorSource);
+        if (values.IsEmpty) return;
+        ReadOnlySpan<nint> lengths = destination.Lengths, strides = destination.Strides;
+        ref T first = ref First(destination);
+        Span<nint> index = stackalloc nint[lengths.Length];
+        index.Clear();
+        nint offset = 0;
+        for (int i = 0; i < values.Length; i++)
+        {
+            Unsafe.Add(ref first, offset) = values[i];
+            for (int d = lengths.Length - 1; d >= 0; d--)
+            {
+                if (++index[d] < lengths[d])
+                {
+                    offset += strides[d];
+                    break;
+                }
+
+                offset -= (index[d] - 1) * strides[d];
+                index[d] = 0;
+            }
+        }
+    }
+
+    /// <summary>Sets every element of the tensor to <paramref name="value"/>, through its own offset and strides (nothing
+    /// between or outside its elements is touched).</summary>
+    public static void FillElements<T>(Tensor<T> tensor, T value)
+    {
+        if (IsRowMajor(tensor)) Span(tensor).Fill(value);
+        else CopyInto(Filled(tensor.Lengths, value), tensor);
+    }
+
     /// <summary>A new row-major tensor of the given lengths, every element set to <paramref name="value"/>.</summary>
     public static Tensor<T> Filled<T>(ReadOnlySpan<nint> lengths, T value)
     {

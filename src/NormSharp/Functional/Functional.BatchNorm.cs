@@ -14,9 +14,12 @@ public static partial class Functional
     /// Batch normalization, the twin of <c>torch.nn.functional.batch_norm</c>.
     /// </summary>
     /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
-    /// <param name="input">(N, C) or (N, C, *): N samples, C channels, any spatial sizes.</param>
-    /// <param name="runningMean">(C) running mean, or null. Updated in place when <paramref name="training"/> is true.</param>
-    /// <param name="runningVar">(C) running variance, or null. Updated in place when <paramref name="training"/> is true.</param>
+    /// <param name="input">(N, C) or (N, C, *): N samples, C channels, any spatial sizes; or an empty (0) vector, which gives an
+    /// empty result (PyTorch accepts it).</param>
+    /// <param name="runningMean">(C) running mean, or null. Updated in place (through its strides) when <paramref name="training"/>
+    /// is true.</param>
+    /// <param name="runningVar">(C) running variance, or null. Updated in place (through its strides) when
+    /// <paramref name="training"/> is true.</param>
     /// <param name="weight">(C) scale γ, or null for 1.</param>
     /// <param name="bias">(C) shift β, or null for 0.</param>
     /// <param name="training">True: normalize with the batch's statistics (mean and biased variance over
@@ -30,8 +33,12 @@ public static partial class Functional
     /// <c>y = (x - mean) / sqrt(var + eps) * weight + bias</c>, computed as a folded multiply-add
     /// (see <c>Kernels/BatchNormTransform.cs</c>); statistics as in <c>Kernels/ShiftedMoments.cs</c>
     /// (accumulated in double, in an order set by the shape alone); running update as in <c>Kernels/RunningStatistics.cs</c>.
-    /// An empty input returns an empty output and skips every check but the one-value one, as ATen does.
-    /// A call that throws changes nothing.
+    /// An empty input (a zero length anywhere, or the 1-D shape [0]) returns an empty output, changes no statistic and skips
+    /// the length checks, as ATen does; only a weight or bias of length 0 still fails there (ATen reads <c>weight[0]</c>).
+    /// The per-channel tensors may have any strides (slices with steps, columns of a matrix, as PyTorch accepts them):
+    /// they are read through their own offset and strides, and running statistics are written back the same way, leaving
+    /// the memory between their elements untouched. A running statistic this call writes must not repeat an element (a
+    /// broadcast view with stride 0). A call that throws changes nothing.
     /// <example>
     /// <code>
     /// var x = Tensor.Create(new float[] { 1, 2, 3, 4, 5, 6 }, [3, 2]);
@@ -175,10 +182,7 @@ public static partial class Functional
         string? error = ValidateBatchNorm(input.Lengths, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
                                           weight?.FlattenedLength, bias?.FlattenedLength, training, eps, localBatchIsWhole: exchange is null);
         if (error is not null) throw new ArgumentException(error);
-        EnsureRowMajor(runningMean, "running_mean");
-        EnsureRowMajor(runningVar, "running_var");
-        EnsureRowMajor(weight, "weight");
-        EnsureRowMajor(bias, "bias");
+        if (input.Rank < 2) return EmptyVector(input, destination, allowInPlace);
 
         (Tensor<T> x, NormLayout layout) = Readable(input);
         Tensor<T> output;
@@ -190,19 +194,49 @@ public static partial class Functional
         EnsureNoSharedMemory<T>([new(input, "input", false), new(destination, "destination", true), new(runningMean, "running_mean", training),
                                  new(runningVar, "running_var", training), new(weight, "weight", false), new(bias, "bias", false)],
                                 allowInPlace ? (0, 1) : null);
+        bool updates = training && (x.FlattenedLength > 0 || exchange is not null);
+        if (updates)
+        {
+            EnsureDistinctElements(runningMean, "running_mean");
+            EnsureDistinctElements(runningVar, "running_var");
+        }
 
+        // Every check has passed: strided arguments are read through row-major copies, and updated statistics written back.
+        Tensor<T>? rm = Dense(runningMean), rv = Dense(runningVar);
         if (x.FlattenedLength == 0)
         {
             savedMean?.AsSpan().Fill(double.NaN);
             savedInvStd?.AsSpan().Fill(double.NaN);
-            long whole = exchange is null ? 0
-                : BatchNormExecution.RunEmptyShare((int)x.Lengths[1], runningMean, runningVar, momentum, exchange);
+            if (exchange is null) return (output, x, 0);
+            long whole = BatchNormExecution.RunEmptyShare((int)x.Lengths[1], rm, rv, momentum, exchange);
+            WriteBack(rm, runningMean);
+            WriteBack(rv, runningVar);
             return (output, x, whole);
         }
 
-        long count = BatchNormExecution.Run(layout, x, output, runningMean, runningVar, weight, bias, training, momentum, eps, savedMean, savedInvStd,
+        long count = BatchNormExecution.Run(layout, x, output, rm, rv, Dense(weight), Dense(bias), training, momentum, eps, savedMean, savedInvStd,
                                             exchange: exchange);
+        if (training)
+        {
+            WriteBack(rm, runningMean);
+            WriteBack(rv, runningVar);
+        }
+
         return (output, x, count);
+    }
+
+    /// <summary>
+    /// ATen's result for an empty 1-D input (shape [0], which passed every check): an empty output, no statistic touched.
+    /// ATen returns <c>input.clone()</c> (times <c>weight[0]</c>, plus <c>bias[0]</c>) before it looks at the channels.
+    /// </summary>
+    private static (Tensor<T> Output, Tensor<T> Input, long Count) EmptyVector<T>(Tensor<T> input, Tensor<T>? destination, bool allowInPlace)
+    {
+        Tensor<T> output = destination ?? Tensor.CreateFromShape<T>(input.Lengths);
+        if (!output.Lengths.SequenceEqual(input.Lengths))
+            throw new ArgumentException($"destination must have the input's shape {TorchMessages.FormatShape(input.Lengths)} and layout (row-major).",
+                                        nameof(destination));
+        EnsureNoSharedMemory<T>([new(input, "input", false), new(destination, "destination", true)], allowInPlace ? (0, 1) : null);
+        return (output, input, 0);
     }
 
     /// <summary>The input as the kernels can read it: itself when row-major or channels-last, else a row-major copy.</summary>
@@ -276,15 +310,18 @@ public static partial class Functional
     internal static string? ValidateBatchNorm(ReadOnlySpan<nint> shape, long? runningMeanLength, long? runningVarLength,
                                               long? weightLength, long? biasLength, bool training, double eps, bool localBatchIsWhole = true)
     {
-        if (shape.Length < 2) return TorchMessages.FunctionalRank(shape.Length);
+        // An empty 1-D input ([0], an OpInfo sample) is PyTorch's too: every check below that can apply to it runs.
+        if (shape.Length < 2 && !(shape.Length == 1 && shape[0] == 0)) return TorchMessages.FunctionalRank(shape.Length);
 
         // Python's F.batch_norm: _verify_batch_size, then the eps check (PyTorch 2.10+).
         if (training && localBatchIsWhole && ValuesPerChannel(shape) == 1) return TorchMessages.MoreThanOneValuePerChannel(shape);
         if (training && !(eps > 0)) return TorchMessages.EpsMustBePositive(eps);
         if (!training && !(eps >= 0)) return TorchMessages.EpsMustBeNonNegative(eps);
 
-        // ATen: an empty input skips the remaining checks.
-        if (ElementCount(shape) == 0) return null;
+        // ATen: an empty input skips the remaining checks, returning input.clone() * weight[0] + bias[0], and indexing a
+        // weight or bias of length 0 fails.
+        if (ElementCount(shape) == 0)
+            return weightLength == 0 || biasLength == 0 ? TorchMessages.SelectIndexOutOfRange([0]) : null;
 
         nint channels = shape[1];
         if (runningMeanLength is long rm) { if (rm != channels) return TorchMessages.ShouldContainElements("running_mean", channels, (nint)rm); }
@@ -309,11 +346,5 @@ public static partial class Functional
         long count = 1;
         foreach (nint length in shape) count *= length;
         return count;
-    }
-
-    private static void EnsureRowMajor<T>(Tensor<T>? tensor, string name)
-    {
-        if (tensor is not null && !TensorStorage.IsRowMajor(tensor))
-            throw new ArgumentException($"{name} must be a contiguous (row-major) tensor.");
     }
 }

@@ -31,7 +31,8 @@ public static partial class Functional
     /// NormSharp averages in double and keeps them exact). With N = 0 the average is of nothing and they become NaN,
     /// as in PyTorch.</para>
     /// <para>A channels-last or otherwise strided input is copied to row-major first, as ATen's <c>contiguous()</c>;
-    /// the output is row-major.</para>
+    /// the output is row-major. The (C) tensors may have any strides, as in PyTorch: they are read, and the running
+    /// statistics written back, through their own offset and strides (a written one must not repeat an element).</para>
     /// <example>
     /// <code>
     /// var x = Tensor.Create(new float[] { 1, 2, 3, 4, 10, 20, 30, 40 }, [1, 2, 4]);
@@ -76,6 +77,102 @@ public static partial class Functional
                          InstanceNormRunningUpdate(input.Lengths, useInputStats, runningMean is not null, runningVar is not null));
     }
 
+    /// <summary>
+    /// Gradients of instance normalization: what libtorch's autograd gives for
+    /// <c>F.instance_norm(input, running_mean, running_var, weight, bias, use_input_stats, momentum, eps)</c> (its
+    /// <c>native_batch_norm_backward</c> over the (1, N·C, *) view, the parameter gradients summed over the samples), in the
+    /// style of <see cref="BatchNormBackward{T}"/>.
+    /// </summary>
+    /// <typeparam name="T"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    /// <param name="gradOutput">dy, the gradient of the loss with respect to the forward's output; the input's shape.</param>
+    /// <param name="input">x, the forward's (N, C, *) input.</param>
+    /// <param name="weight">(C) γ, or null for 1.</param>
+    /// <param name="runningMean">(C) used when <paramref name="useInputStats"/> is false: the statistics were constants.</param>
+    /// <param name="runningVar">(C) used when <paramref name="useInputStats"/> is false.</param>
+    /// <param name="useInputStats">True when the forward normalized each plane with its own statistics.</param>
+    /// <param name="eps">The forward's eps.</param>
+    /// <param name="inputGradient">Compute dx.</param>
+    /// <param name="weightGradient">Compute Σ dy·x̂ per channel (over every sample's plane).</param>
+    /// <param name="biasGradient">Compute Σ dy per channel.</param>
+    /// <returns>The requested gradients (null where not requested): dx of the input's shape (row-major), and (C) weight and
+    /// bias gradients.</returns>
+    /// <remarks>
+    /// No saved statistics are needed: with input statistics each plane's mean and invStd = 1 / sqrt(var_b + eps) are
+    /// computed again from <paramref name="input"/> exactly as the forward computed them, so the result is the one a layer's
+    /// <c>Backward</c> gives for the same forward. Per (sample, channel) plane of M = S values the formulas are
+    /// <see cref="BatchNormBackward{T}"/>'s: <c>dx = w·invStd/M · (M·dy - Σdy - x̂·Σ(dy·x̂))</c> with input statistics,
+    /// <c>dx = dy·w·invStd</c> with running statistics (invStd = 1 / sqrt(running_var + eps)).
+    /// <example>
+    /// <code>
+    /// var x = Tensor.Create(new float[] { 1, 2, 4, 8, 3, 3, 5, 9 }, [1, 2, 4]);
+    /// var dy = Tensor.Create(new float[] { 1, 0, 0, 0, 0, 1, 0, 0 }, [1, 2, 4]);
+    /// BatchNormGradients&lt;float&gt; g = Functional.InstanceNormBackward(dy, x, null, null, null, useInputStats: true, eps: 1e-5);
+    /// // g.Input: dL/dx; g.Weight: Σ dy·x̂ per channel; g.Bias: Σ dy per channel = [1, 1]
+    /// </code>
+    /// </example>
+    /// </remarks>
+    /// <exception cref="ArgumentException">The forward's checks fail (<see cref="InstanceNorm{T}(Tensor{T}, Tensor{T}?, Tensor{T}?, Tensor{T}?, Tensor{T}?, bool, double, double)"/>'s
+    /// messages: spatial size, missing running statistics, lengths), or <paramref name="gradOutput"/> does not have the
+    /// input's shape.</exception>
+    public static BatchNormGradients<T> InstanceNormBackward<T>(Tensor<T> gradOutput, Tensor<T> input, Tensor<T>? weight,
+                                                                Tensor<T>? runningMean, Tensor<T>? runningVar, bool useInputStats, double eps,
+                                                                bool inputGradient = true, bool weightGradient = true, bool biasGradient = true)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(gradOutput);
+        ArgumentNullException.ThrowIfNull(input);
+        Precision.EnsureSupported<T>();
+        string? error = ValidateInstanceNorm(input.Lengths, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
+                                             weight?.FlattenedLength, null, useInputStats);
+        if (error is not null) throw new ArgumentException(error);
+        if (!gradOutput.Lengths.SequenceEqual(input.Lengths))
+            throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the input has shape {TorchMessages.FormatShape(input.Lengths)}.");
+
+        int batch = (int)input.Lengths[0], channels = (int)input.Lengths[1];
+        int spatial = (int)(ValuesPerChannel(input.Lengths) / Math.Max(1, batch));
+        int groups = batch * channels;
+        var layout = new NormLayout(1, groups, spatial, spatial == 1, false);
+        Tensor<T> x = TensorStorage.RowMajor(input);
+        var mean = new double[groups];
+        var invStd = new double[groups];
+        var scale = new double[groups];
+        if (x.FlattenedLength > 0)
+        {
+            if (useInputStats)
+            {
+                // The forward's statistics, computed again as the forward computed them (its output is not wanted).
+                BatchNormExecution.Run(layout, x, layout.AllocateLike(x), null, null, null, null, training: true, momentum: 0, eps, mean, invStd);
+            }
+            else
+            {
+                // As the evaluation forward folds them: the mean as stored, invStd in double.
+                Span<T> rm = TensorStorage.Span(Dense(runningMean)!), rv = TensorStorage.Span(Dense(runningVar)!);
+                for (int g = 0; g < groups; g++)
+                {
+                    mean[g] = double.CreateTruncating(rm[g % channels]);
+                    invStd[g] = 1.0 / Math.Sqrt(double.CreateTruncating(rv[g % channels]) + eps);
+                }
+            }
+        }
+
+        Span<T> w = weight is null ? default : TensorStorage.Span(Dense(weight)!);
+        for (int g = 0; g < groups; g++) scale[g] = w.IsEmpty ? 1.0 : double.CreateTruncating(w[g % channels]);
+        double[]? planeWeight = weightGradient ? new double[groups] : null, planeBias = biasGradient ? new double[groups] : null;
+        Tensor<T>? dx = BackwardCore(TensorStorage.RowMajor(gradOutput), x, mean, invStd, scale, useInputStats, inputGradient,
+                                     planeWeight, planeBias, null, layout);
+        return new BatchNormGradients<T>(dx, SumOverSamples<T>(planeWeight, channels), SumOverSamples<T>(planeBias, channels));
+    }
+
+    /// <summary>A (C) tensor from per-plane values: channel c is the sum over the samples of plane n·C + c, in sample order.</summary>
+    private static Tensor<T>? SumOverSamples<T>(double[]? planes, int channels) where T : IFloatingPointIeee754<T>
+    {
+        if (planes is null) return null;
+        var sums = new double[channels];
+        for (int c = 0; c < channels; c++)
+            for (int g = c; g < planes.Length; g += channels) sums[c] += planes[g];
+        return ToTensor<T>(sums);
+    }
+
     /// <summary>Validation, the kernels over the (1, N·C, *) view, then the running-statistics write-back. Returns the
     /// output, the input as the kernels read it (row-major) and that view's layout, which backward needs;
     /// <paramref name="savedMean"/> and <paramref name="savedInvStd"/> (length N·C, when given) receive each plane's
@@ -94,17 +191,20 @@ public static partial class Functional
         string? error = ValidateInstanceNorm(batchedShape, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
                                              weight?.FlattenedLength, bias?.FlattenedLength, useInputStats);
         if (error is not null) throw new ArgumentException(error);
-        EnsureRowMajor(runningMean, "running_mean");
-        EnsureRowMajor(runningVar, "running_var");
-        EnsureRowMajor(weight, "weight");
-        EnsureRowMajor(bias, "bias");
         if (destination is not null && (!TensorStorage.IsRowMajor(destination) || !destination.Lengths.SequenceEqual(input.Lengths)))
             throw new ArgumentException($"destination must be a row-major tensor of the input's shape {TorchMessages.FormatShape(input.Lengths)}.",
                                         nameof(destination));
         EnsureNoSharedMemory<T>([new(input, "input", false), new(destination, "destination", true), new(runningMean, "running_mean", true),
                                  new(runningVar, "running_var", true), new(weight, "weight", false), new(bias, "bias", false)],
                                 allowInPlace ? (0, 1) : null);
+        if (update is RunningUpdate.Blend or RunningUpdate.BecomesNaN)
+        {
+            EnsureDistinctElements(runningMean, "running_mean");
+            EnsureDistinctElements(runningVar, "running_var");
+        }
 
+        // Every check has passed: strided arguments are read through row-major copies, and updated statistics written back.
+        Tensor<T>? rm = Dense(runningMean), rv = Dense(runningVar);
         int batch = (int)batchedShape[0], channels = (int)batchedShape[1];
         int spatial = (int)(ValuesPerChannel(batchedShape) / Math.Max(1, batch));
         int groups = batch * channels;
@@ -119,8 +219,10 @@ public static partial class Functional
             // ATen averages the N planes' running values: over N = 0 that is NaN; otherwise the values stay.
             if (update == RunningUpdate.BecomesNaN)
             {
-                runningMean?.Fill(T.NaN);
-                runningVar?.Fill(T.NaN);
+                rm?.Fill(T.NaN);
+                rv?.Fill(T.NaN);
+                WriteBack(rm, runningMean);
+                WriteBack(rv, runningVar);
             }
 
             return (output, x, layout);
@@ -129,12 +231,14 @@ public static partial class Functional
         bool updates = update == RunningUpdate.Blend;
         double[]? planeMean = updates ? savedMean ?? new double[groups] : savedMean;
         double[]? planeVar = updates ? ScratchBuffers<double>.PlaneVariances(groups) : null;
-        BatchNormExecution.Run(layout, x, output, useInputStats ? null : runningMean, useInputStats ? null : runningVar,
-                               weight, bias, useInputStats, momentum, eps, planeMean, savedInvStd, planeVar);
+        BatchNormExecution.Run(layout, x, output, useInputStats ? null : rm, useInputStats ? null : rv,
+                               Dense(weight), Dense(bias), useInputStats, momentum, eps, planeMean, savedInvStd, planeVar);
         if (updates)
         {
-            UpdateInstanceRunningStatistics(TensorStorage.Span(runningMean!), planeMean!, batch, momentum);
-            UpdateInstanceRunningStatistics(TensorStorage.Span(runningVar!), planeVar!, batch, momentum);
+            UpdateInstanceRunningStatistics(TensorStorage.Span(rm!), planeMean!, batch, momentum);
+            UpdateInstanceRunningStatistics(TensorStorage.Span(rv!), planeVar!, batch, momentum);
+            WriteBack(rm, runningMean);
+            WriteBack(rv, runningVar);
         }
 
         return (output, x, layout);
@@ -186,9 +290,10 @@ public static partial class Functional
         for (int d = 2; d < shape.Length; d++) spatial *= shape[d];
         if (useInputStats && spatial == 1) return TorchMessages.MoreThanOneSpatialElement(shape);
         if (!useInputStats && (runningMeanLength is null || runningVarLength is null)) return TorchMessages.InstanceNormNeedsRunningStatistics;
-        // libtorch 2.10 fails on an empty batch with weight or bias (its repeat-and-select of the parameters); so do we.
-        if (shape[0] == 0 && (weightLength is not null || biasLength is not null)) return TorchMessages.InstanceNormEmptyBatchWithAffine;
         nint batch = shape[0], channels = shape[1], groups = shape[0] * shape[1];
+        // libtorch 2.10 fails when N·C is 0 with weight or bias: the parameters repeated N times are empty, and batch_norm's
+        // empty-input path indexes them ([0] of an empty tensor); so do we.
+        if (groups == 0 && (weightLength is not null || biasLength is not null)) return TorchMessages.SelectIndexOutOfRange([0]);
         if (ElementCount(shape) == 0)
         {
             // ATen writes the running statistics back even for an empty input: the N-times repeated buffer viewed as

@@ -68,6 +68,8 @@ public static class SafeTensors
     /// <summary>The bytes of a safetensors file holding <paramref name="state"/>.</summary>
     /// <param name="state">The tensors, under the names they get in the file, in order.</param>
     /// <param name="metadata">Extra <c>__metadata__</c> strings (<c>format</c> is <c>pt</c> unless given).</param>
+    /// <exception cref="ArgumentException">An entry is uninitialized (<see cref="StateTensor.IsUninitialized"/>: a lazy layer's
+    /// tensor before its first forward), which the format cannot hold; the message names the entries.</exception>
     public static byte[] Serialize(StateDict state, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var (header, data) = SafeTensorsWriter.Encode(state, metadata);
@@ -79,6 +81,8 @@ public static class SafeTensors
     /// <param name="path">The target file.</param>
     /// <param name="state">The tensors, under the names they get in the file.</param>
     /// <param name="metadata">Extra <c>__metadata__</c> strings.</param>
+    /// <exception cref="ArgumentException">An entry is uninitialized, which the format cannot hold; nothing is written and an
+    /// existing file stays as it was.</exception>
     public static void WriteFile(string path, StateDict state, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var (header, data) = SafeTensorsWriter.Encode(state, metadata);

@@ -16,6 +16,13 @@ internal static class SafeTensorsWriter
     public static (byte[] Header, byte[] Data) Encode(StateDict state, IReadOnlyDictionary<string, string>? metadata)
     {
         ArgumentNullException.ThrowIfNull(state);
+        // A lazy layer's uninitialized entries have no shape and no bytes: the format has nothing to write for them.
+        string[] uninitialized = state.Where(e => e.Value.IsUninitialized).Select(e => $"\"{e.Key}\"").ToArray();
+        if (uninitialized.Length > 0)
+            throw new ArgumentException(
+                $"safetensors cannot hold uninitialized tensors, and {string.Join(", ", uninitialized)} {(uninitialized.Length == 1 ? "is" : "are")} " +
+                "uninitialized (a lazy layer before its first forward or load): run a forward or load a checkpoint into the layer " +
+                "first, so that its tensors have a shape and values.", nameof(state));
         var json = new ArrayBufferWriter<byte>();
         long offset = 0;
         using (var writer = new Utf8JsonWriter(json))

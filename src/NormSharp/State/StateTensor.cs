@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Numerics.Tensors;
+using NormSharp.Diagnostics;
 
 namespace NormSharp;
 
@@ -26,10 +27,30 @@ public enum StateDType
 /// One entry of a <see cref="StateDict"/>: an element type, a shape and a copy of the values.
 /// A 0-dim tensor (PyTorch's <c>tensor(5)</c>) has an empty shape and one value.
 /// </summary>
+/// <remarks>
+/// An entry can also be <b>uninitialized</b> (<see cref="IsUninitialized"/>): what a lazy layer's state dict holds for a
+/// weight, bias or running statistic its first forward has not created yet, PyTorch's <c>UninitializedParameter</c> and
+/// <c>UninitializedBuffer</c>. It has an element type but no shape and no values: reading <see cref="Shape"/> throws
+/// PyTorch's <c>Can't access the shape of an uninitialized parameter or buffer. ...</c>, and reading its values throws
+/// PyTorch's <c>Attempted to use an uninitialized parameter in ...</c>; <see cref="ConvertTo"/> (PyTorch's <c>.to(dtype)</c>)
+/// and printing work. Loading one into a lazy layer that is still uninitialized keeps that layer uninitialized; loading one
+/// into an initialized layer fails as in PyTorch; safetensors files cannot hold one.
+/// </remarks>
 public sealed class StateTensor
 {
     private readonly Array values;
     private readonly long[] shape;
+
+    // PyTorch's class name of an uninitialized entry (UninitializedParameter or UninitializedBuffer); null for a tensor.
+    private readonly string? uninitializedClass;
+
+    private StateTensor(StateDType dtype, string uninitializedClass)
+    {
+        DType = dtype;
+        shape = [];
+        values = Array.Empty<float>();
+        this.uninitializedClass = uninitializedClass;
+    }
 
     private StateTensor(StateDType dtype, long[] shape, Array values)
     {
@@ -47,14 +68,45 @@ public sealed class StateTensor
         this.values = values;
     }
 
-    /// <summary>The element type.</summary>
+    /// <summary>The element type (also of an uninitialized entry: the type its tensor will be created with).</summary>
     public StateDType DType { get; }
 
+    /// <summary>
+    /// True for an uninitialized entry (PyTorch's <c>UninitializedParameter</c> or <c>UninitializedBuffer</c>, as
+    /// <c>torch.nn.parameter.is_lazy</c> tells them): it has no shape and no values.
+    /// </summary>
+    public bool IsUninitialized => uninitializedClass is not null;
+
+    /// <summary>True for an uninitialized parameter (a lazy layer's weight or bias), false for an uninitialized buffer or a
+    /// tensor.</summary>
+    public bool IsUninitializedParameter => uninitializedClass == UninitializedParameterClass;
+
     /// <summary>The shape; empty for a 0-dim scalar.</summary>
-    public IReadOnlyList<long> Shape => shape;
+    /// <exception cref="InvalidOperationException">The entry is uninitialized (PyTorch's
+    /// <c>Can't access the shape of an uninitialized parameter or buffer. ...</c>).</exception>
+    public IReadOnlyList<long> Shape => uninitializedClass is null ? shape : throw new InvalidOperationException(TorchMessages.UninitializedShape);
 
     /// <summary>The number of elements.</summary>
-    public int Count => values.Length;
+    /// <exception cref="InvalidOperationException">The entry is uninitialized.</exception>
+    public int Count => uninitializedClass is null ? values.Length : throw Uninitialized(nameof(Count));
+
+    private const string UninitializedParameterClass = "UninitializedParameter", UninitializedBufferClass = "UninitializedBuffer";
+
+    /// <summary>
+    /// An uninitialized parameter, PyTorch's <c>UninitializedParameter</c>: what a lazy layer's state dict holds for a weight or
+    /// bias before its first forward.
+    /// </summary>
+    /// <param name="dtype">The element type its tensor will have.</param>
+    public static StateTensor UninitializedParameter(StateDType dtype = StateDType.Float32) => new(dtype, UninitializedParameterClass);
+
+    /// <summary>
+    /// An uninitialized buffer, PyTorch's <c>UninitializedBuffer</c>: what a lazy layer's state dict holds for a running statistic
+    /// before its first forward.
+    /// </summary>
+    /// <param name="dtype">The element type its tensor will have.</param>
+    public static StateTensor UninitializedBuffer(StateDType dtype = StateDType.Float32) => new(dtype, UninitializedBufferClass);
+
+    private InvalidOperationException Uninitialized(string operation) => new(TorchMessages.UninitializedUse(operation, uninitializedClass!));
 
     /// <summary>A float32 tensor holding a copy of <paramref name="values"/>.</summary>
     public static StateTensor FromSingles(ReadOnlySpan<float> values, params long[] shape) => new(StateDType.Float32, shape, values.ToArray());
@@ -98,6 +150,7 @@ public sealed class StateTensor
     public StateTensor ConvertTo(StateDType dtype)
     {
         if (dtype == DType) return this;
+        if (uninitializedClass is not null) return new StateTensor(dtype, uninitializedClass);
         double[] source = ToDoubles();
         Array converted = dtype switch
         {
@@ -126,7 +179,8 @@ public sealed class StateTensor
     }
 
     /// <summary>The values converted to double (an int64 value converts exactly up to 2^53).</summary>
-    public double[] ToDoubles() => values switch
+    /// <exception cref="InvalidOperationException">The entry is uninitialized.</exception>
+    public double[] ToDoubles() => uninitializedClass is not null ? throw Uninitialized(nameof(ToDoubles)) : values switch
     {
         float[] f => f.Select(v => (double)v).ToArray(),
         double[] d => (double[])d.Clone(),
@@ -135,7 +189,8 @@ public sealed class StateTensor
     };
 
     /// <summary>The values converted to int64, floats truncated toward zero as PyTorch's <c>copy_</c> does.</summary>
-    public long[] ToInt64s() => values switch
+    /// <exception cref="InvalidOperationException">The entry is uninitialized.</exception>
+    public long[] ToInt64s() => uninitializedClass is not null ? throw Uninitialized(nameof(ToInt64s)) : values switch
     {
         long[] l => (long[])l.Clone(),
         float[] f => f.Select(v => (long)v).ToArray(),
@@ -144,8 +199,10 @@ public sealed class StateTensor
     };
 
     /// <summary>The values as a new tensor of T (converted when the element type differs), with this shape.</summary>
+    /// <exception cref="InvalidOperationException">The entry is uninitialized.</exception>
     public Tensor<T> ToTensor<T>()
     {
+        if (uninitializedClass is not null) throw Uninitialized(nameof(ToTensor));
         T[] converted = values switch
         {
             T[] same => (T[])same.Clone(),
@@ -155,11 +212,12 @@ public sealed class StateTensor
     }
 
     /// <summary>The raw values array (float[], double[] or long[]), for serializers.</summary>
-    internal Array Values => values;
+    internal Array Values => uninitializedClass is null ? values : throw Uninitialized(nameof(Values));
 
     /// <summary>The values as PyTorch prints a tensor, with its dtype when it is not float32, e.g.
-    /// <c>tensor([0.1000, 0.2000], dtype=torch.float16)</c> or <c>tensor(12)</c> for a counter.</summary>
-    public override string ToString() =>
+    /// <c>tensor([0.1000, 0.2000], dtype=torch.float16)</c> or <c>tensor(12)</c> for a counter; an uninitialized entry as
+    /// PyTorch prints one, <c>&lt;UninitializedParameter&gt;</c> or <c>&lt;UninitializedBuffer&gt;</c>.</summary>
+    public override string ToString() => uninitializedClass is not null ? $"<{uninitializedClass}>" :
         TensorText.Format(shape.Select(l => (nint)l).ToArray(), ToDoubles(), DType switch
         {
             StateDType.Float64 => ", dtype=torch.float64",

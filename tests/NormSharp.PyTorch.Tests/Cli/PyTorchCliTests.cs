@@ -40,6 +40,8 @@ public class PyTorchCliTests : IDisposable
         { "legacy.pt", "this is a torch.save file in the legacy format" },
         { "malicious_os_system.pt", "the pickle asks for the global posix.system (GLOBAL), which is not on the allow-list of a weights-only load: refused, nothing was run." },
         { "checkpoint.pt", "the file holds a dict whose entry \"epoch\" is an int, not a tensor" },
+        // torch.save(nn.LazyBatchNorm2d().state_dict()): PyTorch's weights-only load refuses UninitializedParameter too.
+        { "lazy.pt", "the pickle asks for the global torch.nn.parameter.UninitializedParameter (GLOBAL), which is not on the allow-list of a weights-only load: refused, nothing was run (a lazy layer's uninitialized tensor: the state dict was saved before the layer's first forward, and PyTorch's weights-only load refuses it too; save after a forward)" },
     };
 
     [Theory]

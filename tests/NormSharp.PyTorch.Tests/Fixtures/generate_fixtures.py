@@ -15,6 +15,7 @@ import json
 import os
 import struct
 import subprocess
+import warnings
 
 import torch
 import torch.nn as nn
@@ -174,6 +175,12 @@ def main():
     # Its floats (BINFLOAT) are past PyTorch 1.13's weights-only unpickler, which PyTorch 2.x reads: read the plain way.
     loaded = torch.load(os.path.join(HERE, "checkpoint.pt"), weights_only=False)
     expected["checkpoint.pt"] = {"model": {k: describe(v) for k, v in loaded["model"].items()}}
+
+    # A lazy layer's state dict before its first forward: UninitializedParameter / UninitializedBuffer, which PyTorch's
+    # weights-only load refuses (NormSharp too, saying what they are).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Lazy modules are a new feature under heavy development"
+        save(nn.LazyBatchNorm2d().state_dict(), "lazy.pt")
 
     # The format before PyTorch 1.6.
     small = nn.BatchNorm1d(4).state_dict()

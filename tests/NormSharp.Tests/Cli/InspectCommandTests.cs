@@ -1,5 +1,7 @@
 using System.Text.Json;
 using NormSharp.Cli;
+using NormSharp.Cli.Inspection;
+using NormSharp.Cli.Rendering;
 using NormSharp.Serialization;
 using static NormSharp.Tests.TestData;
 
@@ -194,5 +196,30 @@ public class InspectCommandTests : IDisposable
         Assert.Equal(2, code);
         Assert.Empty(output);
         Assert.Equal("error: FILE is empty; give the path of a checkpoint.", CliHarness.AssertOneLineError(error));
+    }
+
+    [Fact]
+    public void Inspect_OfALazyLayersStateDict_FlagsTheUninitializedEntries_WithoutValues()
+    {
+        // No file format holds uninitialized entries (safetensors cannot, a weights-only torch.load refuses them), but the
+        // inspection API takes any state dict: a lazy layer's before its first forward is reported, not a crash.
+        var model = new NormModuleCollection { ["stem.bn"] = new LazyBatchNorm2d(), ["head.bn"] = new BatchNorm1d<double>(3) };
+        IReadOnlyList<NormLayerReport> layers = CheckpointInspection.Inspect(model.StateDict());
+        Assert.Equal(2, layers.Count);
+        var lazy = layers[0];
+        Assert.Equal("stem.bn", lazy.Name);
+        Assert.Equal(0, lazy.Channels);
+        Assert.Equal("F32", lazy.DType);
+        Assert.Equal(0L, lazy.Counter);
+        Assert.Null(lazy.RunningMean);
+        Assert.Null(lazy.Weight);
+        Assert.Contains("weight, bias, running_mean, running_var uninitialized: a lazy layer before its first forward (no shape, no values)", lazy.Anomalies);
+        Assert.DoesNotContain("no running_mean", lazy.Anomalies);
+        Assert.Equal(3, layers[1].Channels);
+
+        var output = new StringWriter();
+        ConsoleFactory.Render(output, 200, console =>
+            InspectRenderer.Write(console, "model", layers, model.StateDict().Count, 0));
+        Assert.Contains("! stem.bn: weight, bias, running_mean, running_var uninitialized", output.ToString(), StringComparison.Ordinal);
     }
 }

@@ -152,6 +152,10 @@ internal sealed class FunctionalTwinTrial<T> where T : unmanaged, IFloatingPoint
 
     private Region Dense(string name, nint[] lengths) => Allocate(name, lengths, RowMajorStrides(lengths));
 
+    /// <summary>A (C) argument: dense, or (one time in three, when C &gt; 1) every second or third element of a larger array, as
+    /// PyTorch accepts any strides.</summary>
+    private Region PerChannel(string name, int c) => c > 1 && rng.Next(3) == 0 ? Allocate($"{name} (strided)", [c], [rng.Next(2, 4)]) : Dense(name, [c]);
+
     private Region Input(nint[] shape, bool channelsLastAllowed)
     {
         int pick = rng.Next(10);
@@ -207,8 +211,8 @@ internal sealed class FunctionalTwinTrial<T> where T : unmanaged, IFloatingPoint
         bool affine = !(instance && lengths[0] == 0);
         Region input = Input(lengths, channelsLastAllowed: !instance);
         Region? destination = op is Op.BatchNormInto or Op.InstanceNormInto ? DestinationFor(input, !instance) : null;
-        Region? rm = running ? Dense("running_mean", [c]) : null, rv = running ? Dense("running_var", [c]) : null;
-        Region? w = affine && rng.Next(2) == 0 ? Dense("weight", [c]) : null, b = affine && rng.Next(2) == 0 ? Dense("bias", [c]) : null;
+        Region? rm = running ? PerChannel("running_mean", c) : null, rv = running ? PerChannel("running_var", c) : null;
+        Region? w = affine && rng.Next(2) == 0 ? PerChannel("weight", c) : null, b = affine && rng.Next(2) == 0 ? PerChannel("bias", c) : null;
         double eps = rng.Next(3) == 0 ? 1e-5 : 1e-6 + rng.NextDouble() * 1e-2;
         return new Call(op, input, destination, rm, rv, w, b, training, Math.Round(rng.NextDouble(), 3), eps);
     }
@@ -219,7 +223,7 @@ internal sealed class FunctionalTwinTrial<T> where T : unmanaged, IFloatingPoint
         [
             RankTooLow, WrongLength, OneValue, EpsNotPositive, MissingRunningStatistics, DestinationWrongShape, DestinationWrongLayout,
             DestinationOverlapsInput, DestinationOverlapsArgument, RunningStatisticsOverlap, RunningStatisticOverlapsInput,
-            RunningStatisticNotContiguous, EmptyBatchWithAffine,
+            RunningStatisticRepeatsElements, EmptyBatchWithAffine,
         ];
         foreach (int i in Enumerable.Range(0, kinds.Length).OrderBy(_ => rng.Next()).ToArray())
             if (kinds[i](valid) is var (call, kind, defect)) return (call, kind, defect);
@@ -354,13 +358,16 @@ internal sealed class FunctionalTwinTrial<T> where T : unmanaged, IFloatingPoint
         return (valid with { RunningMean = mean }, "a running statistic overlaps the input", $"running_mean inside the input at {mean.Start}");
     }
 
-    private (Call, string, string)? RunningStatisticNotContiguous(Call valid)
+    private (Call, string, string)? RunningStatisticRepeatsElements(Call valid)
     {
-        if (valid.RunningMean is null || valid.RunningMean.Lengths[0] < 2) return null;
+        // Written by the call (BatchNorm in training; InstanceNorm with input statistics, both buffers and N > 0) and a
+        // broadcast view (stride 0): refused, where PyTorch writes it in an undefined order.
+        if (valid.RunningMean is null || valid.RunningVar is null || valid.RunningMean.Lengths[0] < 2 || !valid.Training || !NonEmpty(valid)) return null;
         nint[] lengths = valid.RunningMean.Lengths;
         bool mean = rng.Next(2) == 0;
-        Region strided = Allocate($"{(mean ? "running_mean" : "running_var")} (strided)", lengths, RowMajorStrides(lengths, 2));
-        return (mean ? valid with { RunningMean = strided } : valid with { RunningVar = strided }, "running statistic not contiguous", "a strided running statistic");
+        Region broadcast = Allocate($"{(mean ? "running_mean" : "running_var")} (stride 0)", lengths, [0]);
+        return (mean ? valid with { RunningMean = broadcast } : valid with { RunningVar = broadcast }, "written running statistic repeats an element",
+                "a running statistic with stride 0");
     }
 
     private (Call, string, string)? EmptyBatchWithAffine(Call valid)

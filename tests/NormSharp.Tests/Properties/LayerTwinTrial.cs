@@ -390,6 +390,7 @@ internal sealed class LayerTwinTrial<T> where T : unmanaged, IFloatingPointIeee7
 
     private StateTensor Perturbed(string key, StateTensor value, long[]? shape = null)
     {
+        if (value.IsUninitialized && shape is null) return value; // a lazy layer's entry before its first forward: no values
         shape ??= [.. value.Shape];
         long count = shape.Aggregate(1L, (x, y) => x * y);
         if (value.DType == StateDType.Int64) return StateTensor.FromInt64s(Enumerable.Range(0, (int)count).Select(_ => (long)rng.Next(0, 50)).ToArray(), shape);
@@ -740,7 +741,16 @@ internal sealed class LayerTwinTrial<T> where T : unmanaged, IFloatingPointIeee7
         bool strict = true;
         string defect;
         int choice = rng.Next(a.HasUninitializedParameters ? 4 : 3);
-        if (choice == 3)
+        string[] existing = dict.Keys.Where(k => k != "num_batches_tracked" && !dict[k].IsUninitialized).ToArray();
+        if (!a.HasUninitializedParameters && existing.Length > 0 && rng.Next(4) == 0)
+        {
+            // A lazy layer's uninitialized entry into a tensor that exists: PyTorch's "Can't access the shape ..." (any strict).
+            string key = existing[rng.Next(existing.Length)];
+            dict[key] = key is "weight" or "bias" ? StateTensor.UninitializedParameter() : StateTensor.UninitializedBuffer(StateDType.Float64);
+            defect = $"{key} uninitialized";
+            strict = rng.Next(2) == 0;
+        }
+        else if (choice == 3)
         {
             // Entries that would initialize the lazy layer, and one of them of another length.
             AddInitializingEntries(dict, config.C);
@@ -768,9 +778,10 @@ internal sealed class LayerTwinTrial<T> where T : unmanaged, IFloatingPointIeee7
         {
             string key = dict.Keys[rng.Next(dict.Count)];
             StateTensor old = dict[key];
+            long Length() => old.IsUninitialized ? config.C : old.Shape[0];
             long[] shape = key == "num_batches_tracked"
                 ? rng.Next(2) == 0 ? [2] : [1, 1]
-                : a.HasUninitializedParameters || rng.Next(2) == 0 ? [1, old.Shape[0]] : [old.Shape[0] + 1];
+                : a.HasUninitializedParameters || rng.Next(2) == 0 ? [1, Length()] : [Length() + 1];
             dict[key] = Perturbed(key, old, shape);
             defect = $"{key} of shape [{string.Join(", ", shape)}]";
             strict = rng.Next(2) == 0;
@@ -882,7 +893,7 @@ internal sealed class LayerTwinTrial<T> where T : unmanaged, IFloatingPointIeee7
                 break;
             case 2 when own.Count > 0:
                 string key = own.Keys[rng.Next(own.Count)];
-                own[key] = Perturbed(key, own[key], key == "num_batches_tracked" ? [3] : [1, own[key].Shape[0]]);
+                own[key] = Perturbed(key, own[key], key == "num_batches_tracked" ? [3] : [1, own[key].IsUninitialized ? config.C : own[key].Shape[0]]);
                 defect = $"blk.a.{key} of the wrong shape";
                 strict = rng.Next(2) == 0;
                 break;

@@ -101,6 +101,7 @@ internal static class TwinObservation
             : $"data {TwinTensors.Bits(parameter.Data)} grad {TwinTensors.Bits(parameter.Grad)} requiresGrad {parameter.RequiresGrad}";
 
     public static string Entry(StateTensor value) =>
+        value.IsUninitialized ? $"{value.DType} {value}" :
         $"{value.DType}[{string.Join(",", value.Shape)}] " +
         (value.DType == StateDType.Int64
             ? string.Join(" ", value.ToInt64s())

@@ -15,7 +15,10 @@ public class LazyModuleTests
         Assert.Null(layer.RunningMean);
         Assert.Equal(0L, layer.NumBatchesTracked);
         Assert.Equal("LazyBatchNorm2d", layer.ModuleName);
-        Assert.Equal(["num_batches_tracked"], layer.StateDict().Keys);
+        // The state dict holds the promised tensors as uninitialized entries (LazyStateDictTests), and the real counter.
+        StateDict state = layer.StateDict();
+        Assert.Equal(["weight", "bias", "running_mean", "running_var", "num_batches_tracked"], state.Keys);
+        Assert.Equal([true, true, true, true, false], state.Select(e => e.Value.IsUninitialized));
     }
 
     [Fact]
@@ -156,11 +159,21 @@ public class LazyModuleTests
     [Fact]
     public void LazyLayer_OnAnInputWithZeroChannels_InitializesWithEmptyTensors()
     {
-        var layer = new LazyInstanceNorm3d<float>(trackRunningStats: true);
+        var layer = new LazyInstanceNorm3d<float>(affine: false, trackRunningStats: true);
         Tensor<float> output = layer.Forward(Tensor.CreateFromShape<float>([3, 0, 0, 1, 3]));
         Assert.Equal(0, output.FlattenedLength);
         Assert.Equal(0, layer.NumFeatures);
         Assert.False(layer.HasUninitializedParameters);
         Assert.Equal(0, layer.RunningMean!.FlattenedLength);
+    }
+
+    [Fact]
+    public void LazyLayerWithAffine_OnAnInputWithZeroChannels_FailsAsPyTorch_AndStaysUninitialized()
+    {
+        // PyTorch: LazyInstanceNorm3d(track_running_stats=True) creates weight (0,), then ATen's weight[0] fails.
+        var layer = new LazyInstanceNorm3d<float>(trackRunningStats: true);
+        var e = Assert.Throws<ArgumentException>(() => layer.Forward(Tensor.CreateFromShape<float>([3, 0, 0, 1, 3])));
+        Assert.Equal("select(): index 0 out of range for tensor of size [0] at dimension 0", e.Message);
+        Assert.True(layer.HasUninitializedParameters);
     }
 }

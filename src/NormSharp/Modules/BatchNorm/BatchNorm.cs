@@ -127,7 +127,9 @@ public abstract class BatchNorm<T> : NormBase<T>
         // A batch spread over several processes (PyTorch's need_sync: training, more than one process): the one-value
         // check then applies to the whole batch's count, after the exchange.
         bool synchronizes = Training && StatisticsExchange is { Processes: > 1 };
+        // Python computes 1.0 / float(num_batches_tracked) after the increment: a counter of -1 divides by zero.
         string? error = CheckInputShape(shape)
+            ?? (counter == CounterChange.Increments && Momentum is null && NumBatchesTracked == -1 ? TorchMessages.FloatDivisionByZero : null)
             ?? Functional.ValidateBatchNorm(shape, passesBuffers ? tensors.RunningMeanLength : null, passesBuffers ? tensors.RunningVarLength : null,
                                             tensors.WeightLength, tensors.BiasLength, useBatchStatistics, Eps, localBatchIsWhole: !synchronizes);
         long? counterAfter = counter == CounterChange.Increments && error is null ? NumBatchesTracked + 1 : NumBatchesTracked;
@@ -147,7 +149,7 @@ public abstract class BatchNorm<T> : NormBase<T>
             decision.Counter switch
             {
                 CounterChange.Increments => $"training with TrackRunningStats = true: num_batches_tracked goes from {NumBatchesTracked} to {NumBatchesTracked + 1}.",
-                CounterChange.NoCounter => "the layer was built without running statistics: there is no num_batches_tracked.",
+                CounterChange.NoCounter => "the layer has no num_batches_tracked (built without running statistics, or set to null).",
                 CounterChange.Evaluation => "evaluation mode: num_batches_tracked does not move.",
                 _ => "TrackRunningStats is false now: num_batches_tracked does not move.",
             },

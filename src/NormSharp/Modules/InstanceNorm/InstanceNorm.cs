@@ -76,7 +76,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
         var reasons = new List<string>
         {
             decision.Counter == CounterChange.NoCounter
-                ? "the layer was built without running statistics: there is no num_batches_tracked."
+                ? "the layer has no num_batches_tracked (built without running statistics, or set to null)."
                 : "InstanceNorm never uses or increments num_batches_tracked.",
         };
         if (decision.Unbatched)

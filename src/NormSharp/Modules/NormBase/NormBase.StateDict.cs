@@ -11,13 +11,25 @@ public abstract partial class NormBase<T>
     /// <c>bias</c>, <c>running_mean</c>, <c>running_var</c>, <c>num_batches_tracked</c> (each only when it
     /// exists; the counter as a 0-dim int64). Its <see cref="StateDict.Version"/> is 2.
     /// </summary>
+    /// <remarks>
+    /// A lazy layer before its first forward or load writes the tensors its constructor promised as uninitialized entries
+    /// (<see cref="StateTensor.IsUninitialized"/>: no shape, no values), as PyTorch's state dict holds its
+    /// <c>UninitializedParameter</c> and <c>UninitializedBuffer</c> objects: <c>LazyBatchNorm2d().StateDict()</c> has all five
+    /// keys, four of them uninitialized. Such a state dict loads into another uninitialized lazy layer (which stays
+    /// uninitialized); loading it into an initialized layer fails as in PyTorch, and it cannot be saved to safetensors.
+    /// </remarks>
     public StateDict StateDict()
     {
         var state = new StateDict(StateDictVersion);
+        StateDType dtype = typeof(T) == typeof(double) ? StateDType.Float64 : StateDType.Float32;
         if (Weight is not null) state[WeightKey] = StateTensor.FromTensor(Weight.Data);
+        else if (pendingAffine) state[WeightKey] = StateTensor.UninitializedParameter(dtype);
         if (Bias is not null) state[BiasKey] = StateTensor.FromTensor(Bias.Data);
+        else if (pendingAffine) state[BiasKey] = StateTensor.UninitializedParameter(dtype);
         if (RunningMean is not null) state[RunningMeanKey] = StateTensor.FromTensor(RunningMean);
+        else if (pendingRunningStatistics) state[RunningMeanKey] = StateTensor.UninitializedBuffer(dtype);
         if (RunningVar is not null) state[RunningVarKey] = StateTensor.FromTensor(RunningVar);
+        else if (pendingRunningStatistics) state[RunningVarKey] = StateTensor.UninitializedBuffer(dtype);
         if (NumBatchesTracked is long counter) state[CounterKey] = StateTensor.Scalar(counter);
         return state;
     }
@@ -34,9 +46,13 @@ public abstract partial class NormBase<T>
     /// <c>stateDict.VersionOf("")</c>: <see cref="StateDict.Version"/>, or the root's entry of
     /// <see cref="StateDict.ModuleVersions"/> when the state dict carries PyTorch's per-module versions. A counter
     /// stored with shape [1] loads as the scalar; one stored as a float loads as its integer part.
+    /// An uninitialized entry (a lazy layer's state dict before its first forward) matches the tensor it names in a lazy
+    /// layer that is still uninitialized, which stays so; loaded into a tensor that exists, it fails with PyTorch's
+    /// <c>Can't access the shape of an uninitialized parameter or buffer. ...</c> (raised at once, as PyTorch raises it,
+    /// before any list of key errors).
     /// </remarks>
-    /// <exception cref="ArgumentException">Shapes differ, or (strict) keys are missing or unexpected;
-    /// the message lists them by name as PyTorch does, and nothing is changed.</exception>
+    /// <exception cref="ArgumentException">Shapes differ, (strict) keys are missing or unexpected, or an uninitialized entry
+    /// meets a tensor that exists; the message lists the key errors by name as PyTorch does, and nothing is changed.</exception>
     public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true)
     {
         ArgumentNullException.ThrowIfNull(stateDict);
@@ -113,7 +129,7 @@ public abstract partial class NormBase<T>
             // A lazy layer takes C from the checkpoint (PyTorch's LazyModuleMixin load hook materializes from its shapes).
             StateTensor? shaped = new[] { WeightKey, BiasKey, RunningMeanKey, RunningVarKey }
                 .Select(k => incoming.TryGetValue(k, out StateTensor? t) ? t : null)
-                .FirstOrDefault(t => t is { Shape.Count: 1 } && t.Shape[0] <= int.MaxValue);
+                .FirstOrDefault(t => t is { IsUninitialized: false, Shape.Count: 1 } && t.Shape[0] <= int.MaxValue);
             hasAffine |= pendingAffine;
             hasStatistics |= pendingRunningStatistics;
             if (shaped is not null)
@@ -142,6 +158,19 @@ public abstract partial class NormBase<T>
                 continue;
             }
 
+            if (value.IsUninitialized)
+            {
+                // PyTorch's _load_from_state_dict skips its checks for a lazy (uninitialized) destination and copies nothing
+                // that matters; any other destination reads the entry's shape, which raises at once.
+                bool destinationUninitialized = !isCounter && IsPending(key);
+                if (!destinationUninitialized) throw new ArgumentException(TorchMessages.UninitializedShape);
+                if (initializeWith is not null)
+                    errors.Add($"cannot load {prefix}{key}: it is uninitialized while the other tensors initialize this lazy layer " +
+                               $"with {initializeWith} features (PyTorch would leave the layer partly initialized; a NormSharp layer has " +
+                               "all its tensors or none).");
+                continue;
+            }
+
             bool shapeMatches = isCounter
                 ? value.Count == 1 && (value.Shape.Count == 0 || value.Shape is [1])
                 : value.Shape.Count == 1 && value.Shape[0] == numFeatures && (initializeWith is not null || !HasUninitializedParameters);
@@ -165,6 +194,9 @@ public abstract partial class NormBase<T>
 
         return new LoadPlan(errors, missing, unexpected, toApply, dropped, initializeWith);
     }
+
+    /// <summary>Whether <paramref name="key"/> names a tensor this lazy layer promised and has not created yet.</summary>
+    private bool IsPending(string key) => key is WeightKey or BiasKey ? pendingAffine : pendingRunningStatistics;
 
     /// <summary>Carries out a plan of <see cref="PlanLoad"/> that has no errors (its warnings already raised).</summary>
     internal void ApplyLoad(LoadPlan plan)

@@ -59,8 +59,8 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
     /// </summary>
     /// <remarks>
     /// <para>Until then <see cref="NumFeatures"/> is 0, <see cref="HasUninitializedParameters"/> is true and the weight,
-    /// bias and running buffers the flags ask for are null (PyTorch's uninitialized parameters); the counter exists from
-    /// the start when tracking. The first forward creates them (ones, zeros, zeros, ones), then runs as the non-lazy
+    /// bias and running buffers the flags ask for are null (PyTorch's uninitialized parameters; <c>StateDict()</c> holds them
+    /// as uninitialized entries, <see cref="StateTensor.IsUninitialized"/>); the counter exists from the start when tracking. The first forward creates them (ones, zeros, zeros, ones), then runs as the non-lazy
     /// layer, whose name <see cref="ModuleName"/> takes from then on (PyTorch's <c>cls_to_become</c>). A first forward
     /// that throws leaves the layer uninitialized. Changing Affine or TrackRunningStats before the first forward makes it
     /// fail with "has not been fully initialized", as in PyTorch.</para>
@@ -123,8 +123,21 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
     /// <summary>The live running variance (unbiased), shape (C), or null when built without tracking.</summary>
     public Tensor<T>? RunningVar { get; private set; }
 
-    /// <summary>Training batches seen since the last reset, or null when built without tracking.</summary>
-    public long? NumBatchesTracked { get; private protected set; }
+    /// <summary>
+    /// Training batches seen since the last reset, or null when built without tracking; settable, as PyTorch lets you
+    /// assign <c>bn.num_batches_tracked = torch.tensor(5)</c>.
+    /// </summary>
+    /// <remarks>
+    /// <para>The counter is a buffer of its own, as in PyTorch: assigning a number to a layer built without tracking creates it
+    /// (PyTorch registers a tensor assigned to its <c>None</c> buffer), and it then appears in the state dict and loads;
+    /// assigning null removes it (no key, nothing to increment, and a null <see cref="Momentum"/> then means factor 0, as
+    /// PyTorch's forward computes it). The running buffers are not created or removed with it. The value is used as it is:
+    /// with a null momentum the next training forward's factor is 1 / (value + 1), and a value of -1 makes that forward fail
+    /// as PyTorch's does (<c>float division by zero</c>).</para>
+    /// <para>An attribute like <see cref="Eps"/>: set it while no call runs on the layer.</para>
+    /// </remarks>
+    /// <example><code>bn.NumBatchesTracked = 5;   // PyTorch: bn.num_batches_tracked = torch.tensor(5)</code></example>
+    public long? NumBatchesTracked { get; set; }
 
     /// <summary>The PyTorch class name, e.g. <c>BatchNorm2d</c>.</summary>
     public abstract string ModuleName { get; }
@@ -360,11 +373,27 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
         Bias!.Data.Fill(T.Zero);
     }
 
-    /// <summary>Clears <c>Weight.Grad</c> and <c>Bias.Grad</c> (PyTorch's <c>zero_grad()</c>, which sets them to None).</summary>
-    public void ZeroGrad()
+    /// <summary>
+    /// Clears <c>Weight.Grad</c> and <c>Bias.Grad</c>, PyTorch's <c>zero_grad(set_to_none)</c>: with
+    /// <paramref name="setToNone"/> true (PyTorch 2.x's default) they become null; with false, a gradient that exists is
+    /// zeroed in place (the same tensor, every element 0, through its strides) and a null one stays null.
+    /// </summary>
+    /// <param name="setToNone">True to set the gradients to null, false to fill the existing ones with zeros.</param>
+    /// <example>
+    /// <code>
+    /// Tensor&lt;float&gt; grad = bn.Weight!.Grad!;
+    /// bn.ZeroGrad(setToNone: false);   // grad is still bn.Weight.Grad, now all zeros
+    /// bn.ZeroGrad();                   // bn.Weight.Grad is null
+    /// </code>
+    /// </example>
+    public void ZeroGrad(bool setToNone = true)
     {
-        if (Weight is not null) Weight.Grad = null;
-        if (Bias is not null) Bias.Grad = null;
+        foreach (Parameter<T>? parameter in (ReadOnlySpan<Parameter<T>?>)[Weight, Bias])
+        {
+            if (parameter?.Grad is not Tensor<T> grad) continue;
+            if (setToNone) parameter.Grad = null;
+            else TensorStorage.FillElements(grad, T.Zero);
+        }
     }
 
     /// <summary>Attribute changes on this instance that the next forward will ignore, in words.</summary>
@@ -390,10 +419,15 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
 
     private void EnsureRunningStatsResettable()
     {
-        if (TrackRunningStats && (RunningMean is null || RunningVar is null || NumBatchesTracked is null))
+        if (!TrackRunningStats) return;
+        if (RunningMean is null || RunningVar is null)
             throw new InvalidOperationException(
                 "TrackRunningStats is true but this layer was built with trackRunningStats: false, so it has no running " +
                 "statistics to reset (PyTorch: 'NoneType' object has no attribute 'zero_').");
+        if (NumBatchesTracked is null)
+            throw new InvalidOperationException(
+                "TrackRunningStats is true but NumBatchesTracked was set to null, so there is no counter to reset (PyTorch: " +
+                "'NoneType' object has no attribute 'zero_', after resetting running_mean and running_var; NormSharp resets nothing).");
     }
 
     /// <summary>The layer as PyTorch prints it, e.g. <c>BatchNorm2d(64, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)</c>.</summary>
