@@ -75,6 +75,17 @@ public class SyncBatchNorm<T> : BatchNorm<T>
     /// <inheritdoc/>
     protected override IBatchStatisticsExchange StatisticsExchange => exchange ??= new StatisticsExchange<T>(this, ProcessGroup);
 
+    /// <summary>This layer in <typeparamref name="TOther"/> (<c>ToDouble</c>/<c>ToFloat</c>): a SyncBatchNorm over the same
+    /// process group (the float one is the <see cref="SyncBatchNorm"/> class).</summary>
+    /// <typeparam name="TOther"><see cref="float"/> or <see cref="double"/>.</typeparam>
+    protected override NormBase<TOther> CreateForConversion<TOther>()
+    {
+        bool affine = Weight is not null, track = RunningMean is not null;
+        return typeof(TOther) == typeof(float)
+            ? (NormBase<TOther>)(object)new SyncBatchNorm(NumFeatures, Eps, Momentum, affine, track, requestedGroup)
+            : new SyncBatchNorm<TOther>(NumFeatures, Eps, Momentum, affine, track, requestedGroup);
+    }
+
     /// <summary>PyTorch's <c>SyncBatchNorm._check_input_dim</c> and <c>_check_non_zero_input_channels</c>.</summary>
     /// <param name="shape">The input's lengths.</param>
     protected override string? CheckInputShape(ReadOnlySpan<nint> shape) =>

@@ -88,4 +88,17 @@ public sealed class ConvertTests
         foreach (string key in before.Keys) Assert.Equal(before[key].ToDoubles(), after[key].ToDoubles());
         Assert.IsType<BatchNorm2d>(model["bn1"]);
     }
+
+    [Fact]
+    public void ToDouble_KeepsTheProcessGroupAndTheState()
+    {
+        var bn = new SyncBatchNorm(3, momentum: null, processGroup: Group);
+        bn.Forward(Tensor.Create([1f, 2, 3, 4, 5, 6], [2, 3]));
+        var twin = Assert.IsType<SyncBatchNorm<double>>(bn.ToDouble());
+        Assert.Same(Group, twin.ProcessGroup);
+        Assert.Equal(1, twin.NumBatchesTracked);
+        Assert.Null(twin.Momentum);
+        Assert.Equal([.. bn.RunningMean!.Select(v => (double)v)], [.. twin.RunningMean!]);
+        Assert.IsType<SyncBatchNorm>(twin.ToFloat());
+    }
 }
