@@ -179,11 +179,13 @@ public static partial class Functional
     /// statistics. <paramref name="batchedShape"/> is the (N, C, *) shape the input's memory is read as (a module's
     /// unbatched input is a batch of one); the output has the input's own lengths. <paramref name="allowInPlace"/>: whether
     /// the destination may be the input's own elements. <paramref name="update"/>: what happens to the running statistics,
-    /// as <see cref="InstanceNormRunningUpdate"/> decides it (the caller decides, once).</summary>
+    /// as <see cref="InstanceNormRunningUpdate"/> decides it (the caller decides, once). <paramref name="observer"/> (with input
+    /// statistics): handed each plane's (mean, m2, count) before the running update, as the executor hands an exchange; it
+    /// must leave them as they are (a module's recalibration recorder).</summary>
     internal static (Tensor<T> Output, Tensor<T> Input, NormLayout Layout) InstanceNormCore<T>(
         Tensor<T> input, ReadOnlySpan<nint> batchedShape, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight,
         Tensor<T>? bias, bool useInputStats, double momentum, double eps, double[]? savedMean, double[]? savedInvStd, Tensor<T>? destination,
-        bool allowInPlace, RunningUpdate update)
+        bool allowInPlace, RunningUpdate update, IBatchStatisticsExchange? observer = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
@@ -232,7 +234,8 @@ public static partial class Functional
         double[]? planeMean = updates ? savedMean ?? new double[groups] : savedMean;
         double[]? planeVar = updates ? ScratchBuffers<double>.PlaneVariances(groups) : null;
         BatchNormExecution.Run(layout, x, output, useInputStats ? null : rm, useInputStats ? null : rv,
-                               Dense(weight), Dense(bias), useInputStats, momentum, eps, planeMean, savedInvStd, planeVar);
+                               Dense(weight), Dense(bias), useInputStats, momentum, eps, planeMean, savedInvStd, planeVar,
+                               exchange: useInputStats ? observer : null);
         if (updates)
         {
             UpdateInstanceRunningStatistics(TensorStorage.Span(rm!), planeMean!, batch, momentum);

@@ -64,6 +64,7 @@ public abstract class BatchNorm<T> : NormBase<T>
     {
         ForwardDecision decision = Decide(input.Lengths, CurrentTensors);
         ExchangeCall? call = decision.Synchronizes ? CallFor(StatisticsExchange!) : null;
+        RecordingExchange? recording = BeginRecording(decision.UsesInputStatistics, call);
         try
         {
             if (decision.Error is not null) throw new ArgumentException(decision.Error);
@@ -77,9 +78,10 @@ public abstract class BatchNorm<T> : NormBase<T>
                 decision.PassesRunningStatistics ? RunningVar : null,
                 Weight?.Data, Bias?.Data,
                 training: decision.UsesInputStatistics, momentum: decision.Factor, eps: Eps,
-                savedMean, savedInvStd, destination, allowInPlace: false, exchange: call);
+                savedMean, savedInvStd, destination, allowInPlace: false, exchange: (IBatchStatisticsExchange?)recording ?? call);
             if (decision.IncrementsCounter) NumBatchesTracked = decision.CounterAfter;
             saved.Complete(readInput, input.Lengths, decision.UsesInputStatistics, null, Weight?.Data, call, count);
+            CommitRecording(recording);
             return output;
         }
         catch (Exception error) when (call is { Reached: false })

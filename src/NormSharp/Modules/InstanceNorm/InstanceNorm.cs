@@ -57,10 +57,12 @@ public abstract class InstanceNorm<T> : NormBase<T>
         BatchedShape(input.Lengths, batched);
         int groups = input.FlattenedLength == 0 ? 0 : (int)(batched[0] * batched[1]);
         (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
+        RecordingExchange? recording = BeginRecording(decision.UsesInputStatistics, null);
         (Tensor<T> output, Tensor<T> kernelInput, NormLayout layout) = Functional.InstanceNormCore(
             input, batched, RunningMean, RunningVar, Weight?.Data, Bias?.Data, decision.UsesInputStatistics, decision.Factor, Eps,
-            savedMean, savedInvStd, destination, allowInPlace: false, decision.Update);
+            savedMean, savedInvStd, destination, allowInPlace: false, decision.Update, recording);
         saved.Complete(kernelInput, input.Lengths, decision.UsesInputStatistics, layout, Weight?.Data);
+        CommitRecording(recording);
         return output;
     }
 
