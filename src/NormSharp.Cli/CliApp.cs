@@ -21,6 +21,7 @@ public static class CliApp
                 ExplainCommand.Create(output, error),
                 InspectCommand.Create(output, error),
                 ConvertCommand.Create(output, error),
+                FoldCommand.Create(output, error),
                 OutputWidth.CreateOption(),
             };
             ParseResult parse = root.Parse(args);

@@ -74,7 +74,42 @@ public static class Folding
         ChannelMap map = ChannelMap.Of(weight.Lengths, kind);
         for (int e = 0; e < w.Length; e++) foldedWeight[e] = T.CreateTruncating(w[e] * scale[map.OutputChannel(e)]);
         var result = new FoldResult<T>(Tensor.Create(foldedWeight, weight.Lengths), Tensor.Create(foldedBias.Select(T.CreateTruncating).ToArray(), [channels]), null);
-        return check ? result with { Check = Check(weight.Lengths, kind, w, bias is null ? null : b, statistics, result) } : result;
+        return check ? result with { Check = Probe(weight.Lengths, kind, w, bias is null ? null : b, statistics, Doubles(result.Weight), Doubles(result.Bias)) } : result;
+    }
+
+    /// <summary>
+    /// Checks a folded weight and bias, however they were made (another tool's fold, tensors rounded to half precision
+    /// for storage), against the layer and normalization they replace, on a probe input (<see cref="FoldCheck"/>).
+    /// </summary>
+    /// <typeparam name="T">The weights' element type.</typeparam>
+    /// <typeparam name="TNorm">The normalization layer's element type.</typeparam>
+    /// <param name="weight">The preceding layer's original weight.</param>
+    /// <param name="bias">Its original bias, or null.</param>
+    /// <param name="layer">The normalization layer, in evaluation mode with running statistics.</param>
+    /// <param name="foldedWeight">The folded weight, the original's shape.</param>
+    /// <param name="foldedBias">The folded bias, shape (out).</param>
+    /// <param name="target">What the preceding layer is (null: inferred, as for <see cref="FoldInto{T, TNorm}"/>).</param>
+    /// <returns>The largest difference between the original pair's and the folded layer's outputs.</returns>
+    /// <exception cref="ArgumentException">As <see cref="FoldInto{T, TNorm}"/> (a counter of 0 is accepted), or the folded
+    /// tensors' shapes differ from the original's.</exception>
+    public static FoldCheck Check<T, TNorm>(Tensor<T> weight, Tensor<T>? bias, NormBase<TNorm> layer, Tensor<T> foldedWeight, Tensor<T> foldedBias,
+                                            FoldTarget? target = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TNorm : unmanaged, IFloatingPointIeee754<TNorm>
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        ArgumentNullException.ThrowIfNull(layer);
+        ArgumentNullException.ThrowIfNull(foldedWeight);
+        ArgumentNullException.ThrowIfNull(foldedBias);
+        Precision.EnsureSupported<T>();
+        FoldTarget kind = target ?? FoldTarget.Infer(weight.Rank);
+        int channels = OutputChannels(weight.Lengths, kind);
+        CheckBias(bias, channels);
+        if (!foldedWeight.Lengths.SequenceEqual(weight.Lengths))
+            throw new ArgumentException($"foldedWeight has shape {TorchMessages.FormatShape(foldedWeight.Lengths)}, not the weight's {TorchMessages.FormatShape(weight.Lengths)}.", nameof(foldedWeight));
+        CheckBias(foldedBias, channels);
+        NormStatistics statistics = Statistics(layer, weight.Rank, kind, channels, force: true);
+        return Probe(weight.Lengths, kind, Doubles(weight), bias is null ? null : Doubles(bias), statistics, Doubles(foldedWeight), Doubles(foldedBias));
     }
 
     /// <summary>
@@ -166,10 +201,10 @@ public static class Folding
         }
     }
 
-    private static void CheckBias<T>(Tensor<T>? bias, int channels)
+    private static void CheckBias<T>(Tensor<T>? bias, int channels, [System.Runtime.CompilerServices.CallerArgumentExpression(nameof(bias))] string name = "bias")
     {
         if (bias is not null && (bias.Rank != 1 || bias.Lengths[0] != channels))
-            throw new ArgumentException($"bias has shape {TorchMessages.FormatShape(bias.Lengths)}; the layer has {channels} output channels, so it must have shape [{channels}].", nameof(bias));
+            throw new ArgumentException($"{name} has shape {TorchMessages.FormatShape(bias.Lengths)}; the layer has {channels} output channels, so it must have shape [{channels}].", name);
     }
 
     /// <summary>Every refusal that concerns the normalization layer, then its numbers in double.</summary>
@@ -248,11 +283,10 @@ public static class Folding
 
     /// <summary>The original pair (preceding layer, then the normalization by its definition) against the folded layer, on
     /// a probe input, both in double.</summary>
-    private static FoldCheck Check<T>(ReadOnlySpan<nint> shape, FoldTarget kind, double[] weight, double[]? bias, NormStatistics statistics, FoldResult<T> folded)
-        where T : unmanaged, IFloatingPointIeee754<T>
+    private static FoldCheck Probe(ReadOnlySpan<nint> shape, FoldTarget kind, double[] weight, double[]? bias, NormStatistics statistics,
+                                   double[] foldedWeight, double[] foldedBias)
     {
         int[] weightShape = shape.ToArray().Select(l => (int)l).ToArray();
-        double[] foldedWeight = Doubles(folded.Weight), foldedBias = Doubles(folded.Bias);
         int channels = foldedBias.Length;
         var random = new Random(20240611);
         long[] probe;
@@ -260,7 +294,7 @@ public static class Folding
         if (kind.Kind == FoldTargetKind.Linear)
         {
             probe = [2, weightShape[1]];
-            double[] x = Probe(random, 2 * weightShape[1]);
+            double[] x = ProbeValues(random, 2 * weightShape[1]);
             original = ReferenceLayers.Linear(x, 2, weight, channels, bias);
             result = ReferenceLayers.Linear(x, 2, foldedWeight, channels, foldedBias);
         }
@@ -270,7 +304,7 @@ public static class Folding
             int inputs = transposed ? weightShape[0] : weightShape[1] * kind.Groups;
             int[] spatial = weightShape[2..].Select(k => transposed ? 2 : k + 1).ToArray();
             probe = [1, inputs, .. spatial.Select(s => (long)s)];
-            double[] x = Probe(random, inputs * spatial.Aggregate(1, (a, s) => a * s));
+            double[] x = ProbeValues(random, inputs * spatial.Aggregate(1, (a, s) => a * s));
             original = transposed
                 ? ReferenceLayers.TransposedConvolution(x, spatial, weight, weightShape, kind.Groups, bias)
                 : ReferenceLayers.Convolution(x, spatial, weight, weightShape, kind.Groups, bias);
@@ -293,7 +327,7 @@ public static class Folding
         return new FoldCheck(probe, difference, largest);
     }
 
-    private static double[] Probe(Random random, int length)
+    private static double[] ProbeValues(Random random, int length)
     {
         var values = new double[length];
         for (int i = 0; i < length; i++) values[i] = 2 * random.NextDouble() - 1;
