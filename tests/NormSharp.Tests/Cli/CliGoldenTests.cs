@@ -5,8 +5,8 @@ using NormSharp.Tests.Support;
 namespace NormSharp.Tests.Cli;
 
 /// <summary>
-/// The exact text of <c>explain</c>, <c>explain --module instancenorm2d</c>, <c>explain --steps</c> and <c>inspect</c> on a
-/// small checkpoint, at 80 and 120 columns, against the files in <c>Cli/Golden/</c>; and, at both widths, that no line is
+/// The exact text of <c>explain</c>, <c>explain --module instancenorm2d</c>, <c>explain --steps</c>, and <c>inspect</c> and
+/// <c>fold</c> on a small checkpoint, at 80 and 120 columns, against the files in <c>Cli/Golden/</c>; and, at both widths, that no line is
 /// wider than the width, that no word is split across lines, and that every table holds the same cells as at 1000 columns.
 /// </summary>
 /// <remarks>
@@ -32,6 +32,7 @@ public class CliGoldenTests
         ["explain-instancenorm2d"] = ["explain", "--module", "instancenorm2d"],
         ["explain-steps"] = ["explain", "--module", "BatchNorm2d", "--steps", Steps],
         ["inspect"] = ["inspect", CheckpointName],
+        ["fold"] = ["fold", CheckpointName, "golden-folded.safetensors", "--pair", "conv1.weight=bn1,eps=0.001", "--auto"],
     };
 
     public static TheoryData<string, int> Cases()
@@ -49,7 +50,7 @@ public class CliGoldenTests
 
     private static string Run(string name, int width)
     {
-        if (name == "inspect") PlaceCheckpoint();
+        if (name is "inspect" or "fold") PlaceCheckpoint();
         var (code, output, error) = CliHarness.Run([.. Commands[name], "--width", width.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         Assert.True(code == 0, error);
         Assert.Empty(error);
