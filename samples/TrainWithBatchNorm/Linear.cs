@@ -61,6 +61,13 @@ public sealed class Linear
         return dx;
     }
 
+    /// <summary>Magnitude pruning: zeroes the <paramref name="fraction"/> of the weights with the smallest |w|.</summary>
+    public void Prune(double fraction)
+    {
+        float threshold = weight.Select(Math.Abs).Order().ElementAt((int)(fraction * (weight.Length - 1)));
+        for (int i = 0; i < weight.Length; i++) if (Math.Abs(weight[i]) <= threshold) weight[i] = 0;
+    }
+
     public void Step(float learningRate, float momentum)
     {
         Sgd.Step(weight, weightGrad, weightVelocity, learningRate, momentum);

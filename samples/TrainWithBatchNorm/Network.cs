@@ -29,6 +29,10 @@ public sealed class Network
     /// BatchNorm1d 1, ReLU 2, Linear 3, BatchNorm1d 4, ...), for saving as a safetensors checkpoint.</summary>
     public NormModuleCollection NormLayers => new("Sequential") { ["1"] = FirstNorm, ["4"] = SecondNorm };
 
+    /// <summary>Prunes the hidden Linear(H, H)'s weights (<see cref="Linear.Prune"/>): what the second BatchNorm's running
+    /// statistics described no longer comes out of it.</summary>
+    public void Prune(double fraction) => second.Prune(fraction);
+
     public void Train(bool mode = true)
     {
         foreach (BatchNorm1d norm in Norms) norm.Train(mode);

@@ -94,7 +94,8 @@ public static class SpiralTraining
         }
     }
 
-    private static double Accuracy(Network network, float[] x, int[] y, int batch, int[] order)
+    /// <summary>The share of points classified right, forwarding them in batches of <paramref name="batch"/> in the given order.</summary>
+    public static double Accuracy(Network network, float[] x, int[] y, int batch, int[] order)
     {
         int correct = 0, seen = 0;
         for (int start = 0; start + batch <= y.Length; start += batch)
@@ -107,7 +108,7 @@ public static class SpiralTraining
         return (double)correct / seen;
     }
 
-    private static (float[] X, int[] Y) Gather(float[] x, int[] y, int[] order, int start, int batch)
+    public static (float[] X, int[] Y) Gather(float[] x, int[] y, int[] order, int start, int batch)
     {
         var xs = new float[batch * 2];
         var ys = new int[batch];
