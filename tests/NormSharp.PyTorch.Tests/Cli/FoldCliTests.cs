@@ -63,6 +63,23 @@ public class FoldCliTests : IDisposable
         Assert.All(checks, c => Assert.InRange(double.Parse(c, System.Globalization.CultureInfo.InvariantCulture), 1e-9, 1e-6));
     }
 
+    [Theory]
+    [InlineData("resnet_float16.pt", StateDType.Float16, 1e-3)]
+    [InlineData("resnet_bfloat16.pt", StateDType.BFloat16, 1e-2)]
+    [InlineData("resnet_float64.pt", StateDType.Float64, 1e-14)]
+    public void Fold_KeepsTheWeightsDType_AndChecksTheTensorsAsStored(string name, StateDType dtype, double largestCheck)
+    {
+        var (code, output, error) = CliHarness.Run("fold", Fixtures.Path(name), Output, "--auto", "--width", "1000");
+        Assert.True(code == 0, error);
+        StateDict folded = SafeTensors.ReadFile(Output).Tensors;
+        Assert.All(folded.Where(t => t.Key.StartsWith("layer", StringComparison.Ordinal) || t.Key.StartsWith("conv", StringComparison.Ordinal)),
+                   t => Assert.Equal(dtype, t.Value.DType));
+        double[] checks = [.. output.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal) && !l.StartsWith("| layer ", StringComparison.Ordinal) && !l.StartsWith("| -", StringComparison.Ordinal))
+                                    .Select(l => double.Parse(l.Split('|')[5].Trim(), System.Globalization.CultureInfo.InvariantCulture))];
+        Assert.Equal(8, checks.Length);
+        Assert.All(checks, c => Assert.InRange(c, 0, largestCheck));
+    }
+
     [Fact]
     public void Fold_TrainingCheckpoint_ReadsTheEntryAsked()
     {
