@@ -12,7 +12,8 @@ public sealed record ScriptStep(string Text, Action<NormBase<double>>? Action, i
     /// <summary>The step language, for help texts and errors.</summary>
     public const string Grammar =
         "train | eval | forward | forward batch=K | set track=true|false | set affine=true|false | " +
-        "set momentum=NUMBER|None | set eps=NUMBER | reset | reset-parameters";
+        "set momentum=NUMBER|None | set eps=NUMBER | set freeze-stats=true|false | set freeze-params=true|false | " +
+        "set small-batch=error|use-running | set empty-batch=pytorch|skip | set nonfinite=propagate|skip|throw | reset | reset-parameters";
 
     /// <summary>Parses a script of steps separated by commas or semicolons, such as
     /// <c>train,forward,set track=false,forward</c> or <c>set eps=0.5; forward batch=1</c>.</summary>
@@ -60,6 +61,37 @@ public sealed record ScriptStep(string Text, Action<NormBase<double>>? Action, i
             case "eps":
                 double eps = ParseNumber(text, value);
                 return l => l.Eps = eps;
+            case "freeze-stats":
+                bool freezeStatistics = ParseBool(text, value);
+                return l => l.FreezeStatistics = freezeStatistics;
+            case "freeze-params":
+                bool freezeParameters = ParseBool(text, value);
+                return l => l.FreezeParameters = freezeParameters;
+            case "small-batch":
+                SmallBatchPolicy small = value switch
+                {
+                    "error" => SmallBatchPolicy.Error,
+                    "use-running" => SmallBatchPolicy.UseRunningStatistics,
+                    _ => throw Malformed(text),
+                };
+                return l => l.SmallBatchPolicy = small;
+            case "empty-batch":
+                EmptyBatchPolicy empty = value switch
+                {
+                    "pytorch" => EmptyBatchPolicy.PyTorch,
+                    "skip" => EmptyBatchPolicy.SkipUpdate,
+                    _ => throw Malformed(text),
+                };
+                return l => l.EmptyBatchPolicy = empty;
+            case "nonfinite":
+                NonFinitePolicy nonFinite = value switch
+                {
+                    "propagate" => NonFinitePolicy.Propagate,
+                    "skip" => NonFinitePolicy.SkipUpdate,
+                    "throw" => NonFinitePolicy.Throw,
+                    _ => throw Malformed(text),
+                };
+                return l => l.NonFinitePolicy = nonFinite;
             default:
                 throw Malformed(text);
         }

@@ -72,6 +72,7 @@ public abstract class BatchNorm<T> : NormBase<T>
             // An empty input has no statistics to keep (its channel count is not even checked, as in ATen).
             int groups = input.FlattenedLength == 0 ? 0 : (int)input.Lengths[1];
             (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
+            (T[] Mean, T[] Var)? snapshot = decision.NonFiniteGuard != NonFinitePolicy.Propagate ? SnapshotRunningStatistics() : null;
             (Tensor<T> output, Tensor<T> readInput, long count) = Functional.BatchNormCore(
                 input,
                 decision.PassesRunningStatistics ? RunningMean : null,
@@ -79,8 +80,11 @@ public abstract class BatchNorm<T> : NormBase<T>
                 Weight?.Data, Bias?.Data,
                 training: decision.UsesInputStatistics, momentum: decision.Factor, eps: Eps,
                 savedMean, savedInvStd, destination, allowInPlace: false, exchange: (IBatchStatisticsExchange?)recording ?? call);
-            if (decision.IncrementsCounter) NumBatchesTracked = decision.CounterAfter;
+            bool skipped = snapshot is { } before
+                && ApplyNonFiniteGuard(NonFiniteChannels(savedMean.AsSpan(0, groups), savedInvStd.AsSpan(0, groups), groups), before);
+            if (decision.IncrementsCounter && !skipped) NumBatchesTracked = decision.CounterAfter;
             saved.Complete(readInput, input.Lengths, decision.UsesInputStatistics, null, Weight?.Data, call, count);
+            saved.ParametersFrozen = decision.ParametersFrozen;
             CommitRecording(recording);
             return output;
         }
@@ -108,38 +112,61 @@ public abstract class BatchNorm<T> : NormBase<T>
     private ForwardDecision Decide(ReadOnlySpan<nint> shape, LayerTensors tensors)
     {
         bool hasBuffers = tensors.HasRunningStatistics;
+        bool empty = shape.Length < 2 || Functional.ValuesPerChannel(shape) == 0 || shape[1] == 0;
+        // A batch spread over several processes (PyTorch's need_sync: training, more than one process): the one-value
+        // check then applies to the whole batch's count, after the exchange, so no process can apply the small-batch policy.
+        bool multiProcess = Training && StatisticsExchange is { Processes: > 1 };
+
+        // The policies (all off by default, which leaves PyTorch's rules below untouched): frozen statistics and the
+        // small-batch policy replace the batch's statistics with the running ones; the empty-batch policy holds the counter.
+        bool frozen = FreezeStatistics && hasBuffers;
+        bool wouldUseBatch = (Training || !hasBuffers) && !frozen;
+        bool oneValue = wouldUseBatch && !multiProcess && shape.Length >= 2 && Functional.ValuesPerChannel(shape) == 1;
+        bool smallBatch = oneValue && SmallBatchPolicy == SmallBatchPolicy.UseRunningStatistics && hasBuffers;
+        bool runningByPolicy = frozen || smallBatch;
+        bool emptySkipped = empty && EmptyBatchPolicy == EmptyBatchPolicy.SkipUpdate && !runningByPolicy;
 
         // Steps 2-3: the counter and the factor.
         CounterChange counter = NumBatchesTracked is null ? CounterChange.NoCounter
             : !Training ? CounterChange.Evaluation
             : !TrackRunningStats ? CounterChange.TrackingOff
+            : runningByPolicy || emptySkipped ? CounterChange.HeldByPolicy
             : CounterChange.Increments;
         double factor = counter == CounterChange.Increments ? Momentum ?? 1.0 / (NumBatchesTracked!.Value + 1) : Momentum ?? 0.0;
 
         // Step 4: which statistics normalize (PyTorch's bn_training). Step 5: which buffers are handed on.
-        bool useBatchStatistics = Training || !hasBuffers;
-        bool passesBuffers = !Training || TrackRunningStats;
-        bool empty = shape.Length < 2 || Functional.ValuesPerChannel(shape) == 0 || shape[1] == 0;
+        bool useBatchStatistics = wouldUseBatch && !smallBatch;
+        bool passesBuffers = runningByPolicy || !Training || TrackRunningStats;
         RunningUpdate update = !hasBuffers ? RunningUpdate.NoBuffers
             : !passesBuffers ? RunningUpdate.NotHandedOn
             : !useBatchStatistics ? RunningUpdate.ReadOnly
             : empty ? RunningUpdate.EmptyInput
             : RunningUpdate.Blend;
 
-        // A batch spread over several processes (PyTorch's need_sync: training, more than one process): the one-value
-        // check then applies to the whole batch's count, after the exchange.
-        bool synchronizes = Training && StatisticsExchange is { Processes: > 1 };
+        bool synchronizes = multiProcess && useBatchStatistics;
         // Python computes 1.0 / float(num_batches_tracked) after the increment: a counter of -1 divides by zero.
         string? error = CheckInputShape(shape)
+            ?? (FreezeStatistics && !hasBuffers ? FrozenWithoutRunningStatistics : null)
             ?? (counter == CounterChange.Increments && Momentum is null && NumBatchesTracked == -1 ? TorchMessages.FloatDivisionByZero : null)
             ?? Functional.ValidateBatchNorm(shape, passesBuffers ? tensors.RunningMeanLength : null, passesBuffers ? tensors.RunningVarLength : null,
                                             tensors.WeightLength, tensors.BiasLength, useBatchStatistics, Eps, localBatchIsWhole: !synchronizes);
+        if (error is not null && oneValue && !hasBuffers && SmallBatchPolicy == SmallBatchPolicy.UseRunningStatistics
+            && error == TorchMessages.MoreThanOneValuePerChannel(shape))
+            error += SmallBatchWithoutRunningStatistics;
         long? counterAfter = counter == CounterChange.Increments && error is null ? NumBatchesTracked + 1 : NumBatchesTracked;
-        NormalizeReason why = Training ? NormalizeReason.Training
+        NormalizeReason why = runningByPolicy ? NormalizeReason.Policy
+            : Training ? NormalizeReason.Training
             : useBatchStatistics ? NormalizeReason.EvaluationWithoutRunningStatistics
             : NormalizeReason.EvaluationWithRunningStatistics;
         return new ForwardDecision(useBatchStatistics ? StatisticsSource.Batch : StatisticsSource.Running, why, passesBuffers, update, factor,
-                                   counter, counterAfter, Unbatched: false, Warning: null, error, synchronizes);
+                                   counter, counterAfter, Unbatched: false, Warning: null, error, synchronizes)
+        {
+            StatisticsFrozen = frozen,
+            SmallBatch = smallBatch,
+            EmptySkipped = emptySkipped && (counter == CounterChange.HeldByPolicy),
+            NonFiniteGuard = useBatchStatistics && !empty ? NonFinitePolicy : NonFinitePolicy.Propagate,
+            ParametersFrozen = FreezeParameters,
+        };
     }
 
     /// <summary>The decision in words: the <see cref="ForwardPlan"/> that <c>Explain</c> returns. Renders the decision's
@@ -153,11 +180,13 @@ public abstract class BatchNorm<T> : NormBase<T>
                 CounterChange.Increments => $"training with TrackRunningStats = true: num_batches_tracked goes from {NumBatchesTracked} to {NumBatchesTracked + 1}.",
                 CounterChange.NoCounter => "the layer has no num_batches_tracked (built without running statistics, or set to null).",
                 CounterChange.Evaluation => "evaluation mode: num_batches_tracked does not move.",
+                CounterChange.HeldByPolicy => $"training with TrackRunningStats = true, but a statistics policy (below) holds num_batches_tracked at {NumBatchesTracked}.",
                 _ => "TrackRunningStats is false now: num_batches_tracked does not move.",
             },
             decision.WhyNormalize switch
             {
                 NormalizeReason.Training => "training mode: the batch's own mean and biased variance normalize the input.",
+                NormalizeReason.Policy => (Training ? "training" : "evaluation") + " mode, but a statistics policy (below) makes running_mean and running_var normalize the input.",
                 NormalizeReason.EvaluationWithoutRunningStatistics =>
                     "evaluation mode, but the layer has no running buffers: the batch's own mean and biased variance normalize the input, exactly as in training.",
                 _ => "evaluation mode and the running buffers exist: running_mean and running_var normalize the input" +
@@ -170,6 +199,7 @@ public abstract class BatchNorm<T> : NormBase<T>
                 RunningUpdate.Blend => $"running statistics are updated with the exponential moving average: factor = momentum = {Momentum}; running_var takes the unbiased variance.",
                 RunningUpdate.NoBuffers => "no running statistics exist, so none are updated.",
                 RunningUpdate.NotHandedOn => "TrackRunningStats is false now: the buffers are not handed on, so they are not updated.",
+                RunningUpdate.ReadOnly when decision.WhyNormalize == NormalizeReason.Policy => "running statistics are only read, never updated (a statistics policy).",
                 RunningUpdate.ReadOnly => "running statistics are only read in evaluation mode, never updated.",
                 _ => "the input is empty: the output is empty and no statistic changes.",
             },
@@ -186,6 +216,7 @@ public abstract class BatchNorm<T> : NormBase<T>
             reasons.Add(decision.Synchronizes
                 ? "batch statistics are used, so a batch with one value per channel over all processes together is an error."
                 : "batch statistics are used, so an input with one value per channel is an error.");
+        AddPolicyReasons(reasons, decision);
         if (decision.Error is not null)
             reasons.Add("nothing changes, because the forward throws.");
 

@@ -58,10 +58,13 @@ public abstract class InstanceNorm<T> : NormBase<T>
         int groups = input.FlattenedLength == 0 ? 0 : (int)(batched[0] * batched[1]);
         (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
         RecordingExchange? recording = BeginRecording(decision.UsesInputStatistics, null);
+        (T[] Mean, T[] Var)? snapshot = decision.NonFiniteGuard != NonFinitePolicy.Propagate ? SnapshotRunningStatistics() : null;
         (Tensor<T> output, Tensor<T> kernelInput, NormLayout layout) = Functional.InstanceNormCore(
             input, batched, RunningMean, RunningVar, Weight?.Data, Bias?.Data, decision.UsesInputStatistics, decision.Factor, Eps,
             savedMean, savedInvStd, destination, allowInPlace: false, decision.Update, recording);
+        if (snapshot is { } before) ApplyNonFiniteGuard(NonFiniteChannels(savedMean.AsSpan(0, groups), savedInvStd.AsSpan(0, groups), (int)batched[1]), before);
         saved.Complete(kernelInput, input.Lengths, decision.UsesInputStatistics, layout, Weight?.Data);
+        saved.ParametersFrozen = decision.ParametersFrozen;
         CommitRecording(recording);
         return output;
     }
@@ -86,6 +89,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
         reasons.Add(decision.WhyNormalize switch
         {
             NormalizeReason.Training => "training mode: each (sample, channel) plane is normalized with its own mean and biased variance.",
+            NormalizeReason.Policy => (Training ? "training" : "evaluation") + " mode, but a statistics policy (below) makes running_mean and running_var normalize the input.",
             NormalizeReason.EvaluationWithoutRunningStatistics =>
                 "evaluation mode with TrackRunningStats = false: each (sample, channel) plane is normalized with its own mean and biased variance, as in training.",
             _ => "evaluation mode with TrackRunningStats = true: running_mean and running_var normalize the input.",
@@ -104,6 +108,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
                     (Training ? "" : " This happens in evaluation too, because TrackRunningStats is false."),
                 RunningUpdate.BecomesNaN =>
                     "the batch is empty (N = 0): each running buffer becomes the average over no samples, which is NaN, as in PyTorch.",
+                RunningUpdate.ReadOnly when decision.WhyNormalize == NormalizeReason.Policy => "the running buffers are only read, never updated (a statistics policy).",
                 RunningUpdate.ReadOnly => "the running buffers are handed on and rewritten as the average of the batch's identical copies, so they keep their values.",
                 _ => "the input is empty: no statistic changes.",
             });
@@ -111,6 +116,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
 
         if (decision.UsesInputStatistics)
             reasons.Add("input statistics are used, so an input with one spatial value is an error.");
+        AddPolicyReasons(reasons, decision);
         if (decision.Warning is not null)
             reasons.Add("the channel count differs from num_features and Affine is false: a warning, not an error.");
         if (decision.Error is not null)
@@ -160,18 +166,29 @@ public abstract class InstanceNorm<T> : NormBase<T>
     /// the same the functional op applies.</summary>
     private ForwardDecision Decide(ReadOnlySpan<nint> shape, LayerTensors tensors)
     {
-        bool useInputStatistics = Training || !TrackRunningStats;
+        bool hasBuffers = tensors.HasRunningStatistics;
+        bool hasBoth = tensors.RunningMeanLength is not null && tensors.RunningVarLength is not null;
+        // The policies (all off by default): frozen statistics and the small-batch policy normalize with the running buffers.
+        bool frozen = FreezeStatistics && hasBoth;
+        bool wouldUseInput = (Training || !TrackRunningStats) && !frozen;
+        bool oneValue = wouldUseInput && shape.Length >= 2 && SpatialValues(shape) == 1;
+        bool smallBatch = oneValue && SmallBatchPolicy == SmallBatchPolicy.UseRunningStatistics && hasBoth;
+        bool runningByPolicy = frozen || smallBatch;
+        bool useInputStatistics = wouldUseInput && !smallBatch;
         double factor = Momentum ?? 0.0;
         StatisticsSource source = useInputStatistics ? StatisticsSource.Instance : StatisticsSource.Running;
-        NormalizeReason why = Training ? NormalizeReason.Training
+        NormalizeReason why = runningByPolicy ? NormalizeReason.Policy
+            : Training ? NormalizeReason.Training
             : useInputStatistics ? NormalizeReason.EvaluationWithoutRunningStatistics
             : NormalizeReason.EvaluationWithRunningStatistics;
         CounterChange counter = NumBatchesTracked is null ? CounterChange.NoCounter : CounterChange.NeverUsed;
-        bool hasBuffers = tensors.HasRunningStatistics;
         RunningUpdate noUpdate = hasBuffers ? RunningUpdate.ReadOnly : RunningUpdate.NoBuffers;
         if (!AcceptedRanks.Contains(shape.Length))
             return new ForwardDecision(source, why, hasBuffers, noUpdate, factor, counter, NumBatchesTracked, false, null,
                                        TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length));
+        if (FreezeStatistics && !hasBoth)
+            return new ForwardDecision(source, why, hasBuffers, noUpdate, factor, counter, NumBatchesTracked, false, null,
+                                       FrozenWithoutRunningStatistics);
 
         bool unbatched = shape.Length == UnbatchedRank;
         int featureDim = unbatched ? 0 : 1;
@@ -188,9 +205,30 @@ public abstract class InstanceNorm<T> : NormBase<T>
         BatchedShape(shape, batched);
         string? error = Functional.ValidateInstanceNorm(batched, tensors.RunningMeanLength, tensors.RunningVarLength,
                                                         tensors.WeightLength, tensors.BiasLength, useInputStatistics);
+        if (error is not null && oneValue && !hasBoth && SmallBatchPolicy == SmallBatchPolicy.UseRunningStatistics
+            && error == TorchMessages.MoreThanOneSpatialElement(batched))
+            error += SmallBatchWithoutRunningStatistics;
         RunningUpdate update = Functional.InstanceNormRunningUpdate(batched, useInputStatistics, tensors.RunningMeanLength is not null,
                                                                     tensors.RunningVarLength is not null);
-        return new ForwardDecision(source, why, hasBuffers, update, factor, counter, NumBatchesTracked, unbatched, warning, error);
+        // N = 0 makes the buffers NaN in PyTorch (the average over no samples); a policy that reads or skips keeps them.
+        bool emptySkipped = update == RunningUpdate.BecomesNaN && !runningByPolicy && EmptyBatchPolicy == EmptyBatchPolicy.SkipUpdate;
+        if (update == RunningUpdate.BecomesNaN && (runningByPolicy || emptySkipped)) update = RunningUpdate.EmptyInput;
+        return new ForwardDecision(source, why, hasBuffers, update, factor, counter, NumBatchesTracked, unbatched, warning, error)
+        {
+            StatisticsFrozen = frozen,
+            SmallBatch = smallBatch,
+            EmptySkipped = emptySkipped,
+            NonFiniteGuard = useInputStatistics && update == RunningUpdate.Blend ? NonFinitePolicy : NonFinitePolicy.Propagate,
+            ParametersFrozen = FreezeParameters,
+        };
+    }
+
+    /// <summary>S, the values of one (sample, channel) plane: the product of the lengths after the channel dimension.</summary>
+    private long SpatialValues(ReadOnlySpan<nint> shape)
+    {
+        long spatial = 1;
+        for (int d = shape.Length == UnbatchedRank ? 1 : 2; d < shape.Length; d++) spatial *= shape[d];
+        return spatial;
     }
 
     /// <summary>The (N, C, *) shape an input is read as: itself, or (1, ...) for an input without the batch dimension.</summary>

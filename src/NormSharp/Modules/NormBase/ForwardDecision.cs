@@ -11,6 +11,9 @@ internal enum NormalizeReason
 
     /// <summary>Evaluation mode with the running statistics.</summary>
     EvaluationWithRunningStatistics,
+
+    /// <summary>A statistics policy (FreezeStatistics, or SmallBatchPolicy.UseRunningStatistics) chose the running statistics.</summary>
+    Policy,
 }
 
 /// <summary>What happens to num_batches_tracked in a forward, and why.</summary>
@@ -30,6 +33,10 @@ internal enum CounterChange
 
     /// <summary>InstanceNorm never uses it.</summary>
     NeverUsed,
+
+    /// <summary>Training with tracking, but a statistics policy (frozen statistics, the small-batch or the empty-batch policy)
+    /// holds it where it is.</summary>
+    HeldByPolicy,
 }
 
 /// <summary>
@@ -53,6 +60,21 @@ internal readonly record struct ForwardDecision(
     StatisticsSource NormalizeWith, NormalizeReason WhyNormalize, bool PassesRunningStatistics, RunningUpdate Update, double Factor,
     CounterChange Counter, long? CounterAfter, bool Unbatched, string? Warning, string? Error, bool Synchronizes = false)
 {
+    /// <summary>FreezeStatistics applied: the running statistics normalize and nothing is updated.</summary>
+    public bool StatisticsFrozen { get; init; }
+
+    /// <summary>SmallBatchPolicy.UseRunningStatistics applied: one value per statistic, so the running statistics normalize.</summary>
+    public bool SmallBatch { get; init; }
+
+    /// <summary>EmptyBatchPolicy.SkipUpdate applied: the input has no values and nothing changes.</summary>
+    public bool EmptySkipped { get; init; }
+
+    /// <summary>The non-finite guard the forward runs after computing input statistics (Propagate: none).</summary>
+    public NonFinitePolicy NonFiniteGuard { get; init; }
+
+    /// <summary>FreezeParameters: the backward of this forward adds no parameter gradients.</summary>
+    public bool ParametersFrozen { get; init; }
+
     /// <summary>Whether the input's own statistics normalize (PyTorch's <c>bn_training</c> / <c>use_input_stats</c>).</summary>
     public bool UsesInputStatistics => NormalizeWith != StatisticsSource.Running;
 

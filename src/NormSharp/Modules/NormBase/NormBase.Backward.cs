@@ -57,7 +57,7 @@ public abstract partial class NormBase<T>
                 throw new ArgumentException($"destination must be a row-major tensor of shape {TorchMessages.FormatShape(saved.Shape)}.", nameof(destination));
         }
 
-        bool weightGradient = Weight is { RequiresGrad: true }, biasGradient = Bias is { RequiresGrad: true };
+        bool weightGradient = !saved.ParametersFrozen && Weight is { RequiresGrad: true }, biasGradient = !saved.ParametersFrozen && Bias is { RequiresGrad: true };
         if (weightGradient && biasGradient && Weight!.Grad is Tensor<T> wg && Bias!.Grad is Tensor<T> bg && TensorStorage.Overlap(wg, bg))
             throw new InvalidOperationException("Weight.Grad and Bias.Grad share memory: each gradient needs a tensor of its own.");
         if (destination is not null)

@@ -93,6 +93,7 @@ public abstract partial class NormBase<T>
             twin.NumBatchesTracked = NumBatchesTracked;
             (twin.Eps, twin.Momentum, twin.Affine, twin.TrackRunningStats, twin.Training) = (Eps, Momentum, Affine, TrackRunningStats, Training);
             (twin.pendingAffine, twin.pendingRunningStatistics, twin.InLazyForm) = (pendingAffine, pendingRunningStatistics, InLazyForm);
+            CopyPoliciesTo(twin);
             return twin;
         }
         finally

@@ -39,6 +39,9 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
     /// <summary>The number of values each group's statistics were taken over (every process's, with an exchange).</summary>
     public long Count { get; private set; }
 
+    /// <summary>Whether the forward had FreezeParameters: its backward adds no parameter gradients.</summary>
+    public bool ParametersFrozen { get; set; }
+
     /// <summary>The caller's input shape.</summary>
     public ReadOnlySpan<nint> Shape => shape.AsSpan(0, rank);
 
