@@ -67,6 +67,30 @@ public sealed class NormModuleCollection(string name = "NormModuleCollection") :
         return state;
     }
 
+    /// <summary>
+    /// Sets the statistics policies (see <see cref="NormBase{T}.FreezeStatistics"/> and its neighbours) on every layer; a
+    /// null argument leaves that policy as each layer has it. Every value is checked before any layer changes.
+    /// </summary>
+    /// <param name="freezeStatistics">FreezeStatistics for every layer (mmdetection's <c>norm_eval</c> for the whole network).</param>
+    /// <param name="freezeParameters">FreezeParameters for every layer.</param>
+    /// <param name="smallBatch">SmallBatchPolicy for every layer.</param>
+    /// <param name="emptyBatch">EmptyBatchPolicy for every layer.</param>
+    /// <param name="nonFinite">NonFinitePolicy for every layer.</param>
+    /// <example><code>model.SetPolicies(freezeStatistics: true);   // fine-tuning: every layer's statistics stay, across Train() calls</code></example>
+    /// <exception cref="ArgumentOutOfRangeException">A value is not a defined member; no layer changed.</exception>
+    /// <exception cref="NotSupportedException">A layer is not a NormSharp layer; no layer changed.</exception>
+    public void SetPolicies(bool? freezeStatistics = null, bool? freezeParameters = null, SmallBatchPolicy? smallBatch = null,
+                            EmptyBatchPolicy? emptyBatch = null, NonFinitePolicy? nonFinite = null)
+    {
+        if (smallBatch is { } s && !Enum.IsDefined(s)) throw new ArgumentOutOfRangeException(nameof(smallBatch), s, $"{s} is not a SmallBatchPolicy.");
+        if (emptyBatch is { } e && !Enum.IsDefined(e)) throw new ArgumentOutOfRangeException(nameof(emptyBatch), e, $"{e} is not an EmptyBatchPolicy.");
+        if (nonFinite is { } n && !Enum.IsDefined(n)) throw new ArgumentOutOfRangeException(nameof(nonFinite), n, $"{n} is not a NonFinitePolicy.");
+        var layers = modules.Select(m => m.Value as IStatisticsPolicies
+                                         ?? throw new NotSupportedException($"\"{m.Key}\" is not a NormSharp layer.")).ToList();
+        foreach (IStatisticsPolicies layer in layers)
+            layer.SetPolicies(freezeStatistics, freezeParameters, smallBatch, emptyBatch, nonFinite);
+    }
+
     /// <summary>Loads a state dict with prefixed names into the layers, all or nothing.</summary>
     /// <remarks>Each layer loads its part with the version <see cref="NormSharp.StateDict.VersionOf"/> gives for its name: the
     /// state dict's one <see cref="NormSharp.StateDict.Version"/>, or, for a state dict read from a PyTorch checkpoint, the

@@ -218,4 +218,134 @@ public class StatisticsPolicyTests
         Assert.StartsWith("Expected more than 1 value per channel when training", error.Message, StringComparison.Ordinal);
         Assert.EndsWith("cannot apply: the layer has no running statistics.)", error.Message, StringComparison.Ordinal);
     }
+
+    private static Tensor<double> WithNaNInChannel1(int n)
+    {
+        Tensor<double> x = Random<double>(9, 0, 1, n, 3);
+        x[1, 1] = double.NaN;
+        return x;
+    }
+
+    [Fact]
+    public void NonFinite_Propagate_PoisonsTheRunningStatistics()
+    {
+        var bn = new BatchNorm1d<double>(3);
+        bn.Forward(WithNaNInChannel1(4));
+        Assert.True(double.IsNaN(bn.RunningMean![1]));
+        Assert.Equal(1, bn.NumBatchesTracked);
+    }
+
+    [Fact]
+    public void NonFinite_SkipUpdate_WarnsNamingTheChannels_AndChangesNoStatistic()
+    {
+        var bn = new BatchNorm1d<double>(3) { NonFinitePolicy = NonFinitePolicy.SkipUpdate };
+        var warnings = new List<string>();
+        void Handler(object? sender, NormWarningEventArgs e) { if (ReferenceEquals(sender, bn)) warnings.Add(e.Message); }
+        NormWarnings.Raised += Handler;
+        try
+        {
+            Tensor<double> y = bn.Forward(WithNaNInChannel1(4));
+            Assert.True(double.IsNaN(y[1, 1]));
+        }
+        finally
+        {
+            NormWarnings.Raised -= Handler;
+        }
+
+        Assert.Equal([0.0, 0.0, 0.0], Values(bn.RunningMean!));
+        Assert.Equal([1.0, 1.0, 1.0], Values(bn.RunningVar!));
+        Assert.Equal(0, bn.NumBatchesTracked);
+        Assert.Contains("channel 1 ", Assert.Single(warnings), StringComparison.Ordinal);
+        Assert.Contains(bn.Explain([4, 3]).Reasons, r => r.StartsWith("NonFinitePolicy = SkipUpdate", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void NonFinite_Throw_NamesTheChannels_AndAFailingCallChangesNothing()
+    {
+        var bn = new BatchNorm1d<double>(3) { NonFinitePolicy = NonFinitePolicy.Throw };
+        Tensor<double> good = Random<double>(1, 0, 1, 4, 3), dy = Random<double>(2, 0, 1, 4, 3);
+        bn.Forward(good);
+        double[] mean = Values(bn.RunningMean!), variance = Values(bn.RunningVar!);
+        double[] dxBefore = Values(bn.Backward(dy));
+        bn.ZeroGrad();
+        var error = Assert.Throws<ArgumentException>(() => bn.Forward(WithNaNInChannel1(4)));
+        Assert.Contains("channel 1 ", error.Message, StringComparison.Ordinal);
+        Assert.Equal(mean, Values(bn.RunningMean!));
+        Assert.Equal(variance, Values(bn.RunningVar!));
+        Assert.Equal(1, bn.NumBatchesTracked);
+        Assert.Equal(dxBefore, Values(bn.Backward(dy)));   // Backward still differentiates the last successful forward
+    }
+
+    [Fact]
+    public void NonFinite_Throw_InstanceNorm_NamesTheChannelOfThePlane()
+    {
+        var layer = new InstanceNorm1d<double>(2, trackRunningStats: true) { NonFinitePolicy = NonFinitePolicy.Throw };
+        Tensor<double> x = Random<double>(3, 0, 1, 2, 2, 4);
+        x[1, 1, 2] = double.PositiveInfinity;
+        var error = Assert.Throws<ArgumentException>(() => layer.Forward(x));
+        Assert.Contains("channel 1 ", error.Message, StringComparison.Ordinal);
+        Assert.Equal([0.0, 0.0], Values(layer.RunningMean!));
+        Assert.Equal([1.0, 1.0], Values(layer.RunningVar!));
+    }
+
+    [Fact]
+    public void NonFinite_Guard_LeavesFiniteBatchesBitIdenticalToTheDefault()
+    {
+        var guarded = new BatchNorm2d<float>(3) { NonFinitePolicy = NonFinitePolicy.Throw };
+        var plain = new BatchNorm2d<float>(3);
+        for (int i = 0; i < 3; i++)
+        {
+            Tensor<float> x = Random(i, 5, 3, 2, 2);
+            Assert.Equal(Values(plain.Forward(x)), Values(guarded.Forward(x)));
+        }
+
+        Assert.Equal(Values(plain.RunningMean!), Values(guarded.RunningMean!));
+        Assert.Equal(Values(plain.RunningVar!), Values(guarded.RunningVar!));
+        Assert.Equal(plain.NumBatchesTracked, guarded.NumBatchesTracked);
+    }
+
+    [Fact]
+    public void FreezeStatistics_TrainingBackward_MatchesCentralFiniteDifferences()
+    {
+        const double step = 1e-6;
+        double[] weight = [0.7, -1.3], bias = [0.2, 0.4];
+        Tensor<double> dy = Random<double>(11, 0, 1, 3, 2, 4);
+        BatchNorm1d<double> Make()
+        {
+            var bn = new BatchNorm1d<double>(2) { FreezeStatistics = true };
+            weight.CopyTo(bn.Weight!.Data.GetSpan([0], 2));
+            bias.CopyTo(bn.Bias!.Data.GetSpan([0], 2));
+            bn.RunningMean![0] = 0.3;
+            bn.RunningVar![1] = 2.5;
+            return bn;
+        }
+
+        double[] x0 = Values(Random<double>(12, 0, 1, 3, 2, 4));
+        double Loss(double[] xs) => Values(Make().Forward(Tensor.Create(xs, [3, 2, 4]))).Select((v, i) => v * Values(dy)[i]).Sum();
+        BatchNorm1d<double> layer = Make();
+        layer.Forward(Tensor.Create((double[])x0.Clone(), [3, 2, 4]));
+        double[] dx = Values(layer.Backward(dy));
+        for (int k = 0; k < x0.Length; k++)
+        {
+            double[] plus = (double[])x0.Clone(), minus = (double[])x0.Clone();
+            plus[k] += step;
+            minus[k] -= step;
+            double numeric = (Loss(plus) - Loss(minus)) / (2 * step);
+            Assert.True(Math.Abs(numeric - dx[k]) <= 1e-6 * (1 + Math.Abs(numeric)), $"dx[{k}]: numeric {numeric:R}, backward {dx[k]:R}");
+        }
+    }
+
+    [Fact]
+    public void Collection_SetPolicies_AppliesToEveryLayer_AndRejectsBadValuesFirst()
+    {
+        var a = new BatchNorm2d(2);
+        var b = new InstanceNorm2d(2, trackRunningStats: true);
+        var model = new NormModuleCollection { ["a"] = a, ["b"] = b };
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.SetPolicies(freezeStatistics: true, nonFinite: (NonFinitePolicy)9));
+        Assert.False(a.FreezeStatistics);
+        model.SetPolicies(freezeStatistics: true, smallBatch: SmallBatchPolicy.UseRunningStatistics);
+        Assert.True(a.FreezeStatistics && b.FreezeStatistics);
+        Assert.Equal(SmallBatchPolicy.UseRunningStatistics, b.SmallBatchPolicy);
+        Assert.False(a.FreezeParameters);
+    }
 }

@@ -5,8 +5,18 @@ namespace NormSharp;
 // The statistics policies: explicit opt-ins against what PyTorch's statistics do that nobody asked for (issue 16). Every
 // default is PyTorch's behaviour. The policies are runtime settings: the state dict does not carry them (PyTorch's
 // load_state_dict would reject an extra key), so a checkpoint stays loadable by PyTorch and a loaded layer keeps its own.
-public abstract partial class NormBase<T>
+public abstract partial class NormBase<T> : IStatisticsPolicies
 {
+    void IStatisticsPolicies.SetPolicies(bool? freezeStatistics, bool? freezeParameters, SmallBatchPolicy? smallBatch,
+                                         EmptyBatchPolicy? emptyBatch, NonFinitePolicy? nonFinite)
+    {
+        FreezeStatistics = freezeStatistics ?? FreezeStatistics;
+        FreezeParameters = freezeParameters ?? FreezeParameters;
+        SmallBatchPolicy = smallBatch ?? SmallBatchPolicy;
+        EmptyBatchPolicy = emptyBatch ?? EmptyBatchPolicy;
+        NonFinitePolicy = nonFinite ?? NonFinitePolicy;
+    }
+
     private SmallBatchPolicy smallBatchPolicy;
     private EmptyBatchPolicy emptyBatchPolicy;
     private NonFinitePolicy nonFinitePolicy;
@@ -147,4 +157,12 @@ public abstract partial class NormBase<T>
         if (decision.ParametersFrozen)
             reasons.Add("FreezeParameters = true: Backward gives dx but adds nothing to Weight.Grad and Bias.Grad.");
     }
+}
+
+/// <summary>The policies as a collection sets them on layers of any element type (values already checked).</summary>
+internal interface IStatisticsPolicies
+{
+    /// <summary>Sets each policy that is not null.</summary>
+    void SetPolicies(bool? freezeStatistics, bool? freezeParameters, SmallBatchPolicy? smallBatch, EmptyBatchPolicy? emptyBatch,
+                     NonFinitePolicy? nonFinite);
 }
