@@ -18,13 +18,15 @@ public interface INormModule
     /// <summary>Loads a state dict, as PyTorch's <c>load_state_dict</c>; nothing changes when it throws.</summary>
     /// <param name="stateDict">The state to load.</param>
     /// <param name="strict">When true, a missing or unexpected key is an error.</param>
-    LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true);
+    /// <param name="validate">When true, a running_var entry below zero or a non-finite running_mean or running_var entry is
+    /// an error naming the key, the channel and the value.</param>
+    LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true, bool validate = false);
 }
 
 /// <summary>The two halves of a load, so that a collection can check every layer before changing any.</summary>
 internal interface ILoadPlanning
 {
-    LoadPlan PlanLoad(StateDict stateDict, bool strict, string prefix);
+    LoadPlan PlanLoad(StateDict stateDict, bool strict, string prefix, bool validate);
 
     void WarnBeforeApply(LoadPlan plan);
 

@@ -98,10 +98,13 @@ public sealed class NormModuleCollection(string name = "NormModuleCollection") :
     /// saved at version 1 gets the counter migration and its version-2 neighbours do not.</remarks>
     /// <param name="stateDict">The state, e.g. <see cref="SafeTensorsFile.Tensors"/> of a checkpoint.</param>
     /// <param name="strict">When true, missing and unexpected keys are errors.</param>
+    /// <param name="validate">When true, every layer's running statistics are checked before any layer changes: a running_var
+    /// entry below zero or a non-finite running_mean or running_var entry is an error naming the full key, the channel and
+    /// the value. False (PyTorch) by default.</param>
     /// <returns>The full names of the keys that were missing and unexpected (both empty after a strict load).</returns>
-    /// <exception cref="ArgumentException">Some key is missing, unexpected (strict) or of the wrong shape; the message lists
-    /// them all as PyTorch does; nothing changed.</exception>
-    public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true)
+    /// <exception cref="ArgumentException">Some key is missing, unexpected (strict) or of the wrong shape, or (validate) a
+    /// running statistic is negative or not finite; the message lists them all; nothing changed.</exception>
+    public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true, bool validate = false)
     {
         ArgumentNullException.ThrowIfNull(stateDict);
         var parts = modules.ToDictionary(m => m.Key, m => new StateDict(stateDict.VersionOf(m.Key)), StringComparer.Ordinal);
@@ -121,7 +124,7 @@ public sealed class NormModuleCollection(string name = "NormModuleCollection") :
         {
             if (module is not ILoadPlanning planning)
                 throw new NotSupportedException($"\"{moduleName}\" is not a NormSharp layer.");
-            LoadPlan plan = planning.PlanLoad(parts[moduleName], strict: false, prefix: moduleName + ".");
+            LoadPlan plan = planning.PlanLoad(parts[moduleName], strict: false, prefix: moduleName + ".", validate);
             plans.Add((planning, plan));
             missing.AddRange(plan.Missing.Select(k => $"{moduleName}.{k}"));
             unexpected.AddRange(plan.Unexpected.Select(k => $"{moduleName}.{k}"));
@@ -152,9 +155,11 @@ public sealed class NormModuleCollection(string name = "NormModuleCollection") :
     /// <summary>Reads a safetensors file and loads it with <see cref="LoadStateDict"/>.</summary>
     /// <param name="path">The checkpoint.</param>
     /// <param name="strict">When true, missing and unexpected keys are errors.</param>
+    /// <param name="validate">When true, negative or non-finite running statistics are errors (see <see cref="LoadStateDict"/>).</param>
     /// <exception cref="SafeTensorsException">The file is not a valid safetensors file.</exception>
     /// <exception cref="ArgumentException">The tensors do not fit the layers; nothing changed.</exception>
-    public LoadStateDictResult LoadSafeTensors(string path, bool strict = true) => LoadStateDict(SafeTensors.ReadFile(path).Tensors, strict);
+    public LoadStateDictResult LoadSafeTensors(string path, bool strict = true, bool validate = false) =>
+        LoadStateDict(SafeTensors.ReadFile(path).Tensors, strict, validate);
 
     /// <inheritdoc/>
     public IEnumerator<KeyValuePair<string, INormModule>> GetEnumerator() => modules.GetEnumerator();

@@ -39,6 +39,9 @@ public abstract partial class NormBase<T>
     /// </summary>
     /// <param name="stateDict">The state to load; values are converted to T.</param>
     /// <param name="strict">When true, a missing or unexpected key is an error.</param>
+    /// <param name="validate">When true, the running statistics are checked before anything changes: a running_var entry below
+    /// zero, or a running_mean or running_var entry that is NaN or infinite (as stored, or once converted to T), is an error
+    /// naming the key, the channel and the value. False (PyTorch, which loads any value) by default.</param>
     /// <returns>The keys that did not match (both empty after a strict load).</returns>
     /// <remarks>
     /// A state dict of version &lt; 2 or without a version (a hand-built one) that lacks
@@ -52,14 +55,16 @@ public abstract partial class NormBase<T>
     /// before any list of key errors).
     /// </remarks>
     /// <exception cref="ArgumentException">Shapes differ, (strict) keys are missing or unexpected, or an uninitialized entry
-    /// meets a tensor that exists; the message lists the key errors by name as PyTorch does, and nothing is changed.</exception>
-    public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true)
+    /// meets a tensor that exists, or (<paramref name="validate"/>) a running statistic is negative or not finite; the message
+    /// lists the key errors by name as PyTorch does, then each bad channel, and nothing is changed.</exception>
+    /// <example><code>bn.LoadStateDict(state, validate: true);   // a NaN or negative running_var entry is refused, by channel</code></example>
+    public LoadStateDictResult LoadStateDict(StateDict stateDict, bool strict = true, bool validate = false)
     {
         ArgumentNullException.ThrowIfNull(stateDict);
         EnterCall(exclusive: true, "LoadStateDict");
         try
         {
-            LoadPlan plan = PlanLoad(stateDict, strict, "");
+            LoadPlan plan = PlanLoad(stateDict, strict, "", validate);
             if (plan.Errors.Count > 0) throw new ArgumentException(TorchMessages.LoadStateDictErrors(ModuleName, plan.Errors));
             WarnBeforeApply(plan);
             ApplyLoad(plan);
@@ -81,7 +86,7 @@ public abstract partial class NormBase<T>
     {
     }
 
-    LoadPlan ILoadPlanning.PlanLoad(StateDict stateDict, bool strict, string prefix) => PlanLoad(stateDict, strict, prefix);
+    LoadPlan ILoadPlanning.PlanLoad(StateDict stateDict, bool strict, string prefix, bool validate) => PlanLoad(stateDict, strict, prefix, validate);
 
     void ILoadPlanning.WarnBeforeApply(LoadPlan plan) => WarnBeforeApply(plan);
 
@@ -101,7 +106,8 @@ public abstract partial class NormBase<T>
     /// <param name="stateDict">The state to load.</param>
     /// <param name="strict">Whether missing and unexpected keys are errors.</param>
     /// <param name="prefix">Put before key names in error lines (a collection's module name and a dot).</param>
-    internal LoadPlan PlanLoad(StateDict stateDict, bool strict, string prefix)
+    /// <param name="validate">Whether negative or non-finite running statistics are errors (one line per bad channel).</param>
+    internal LoadPlan PlanLoad(StateDict stateDict, bool strict, string prefix, bool validate = false)
     {
         var incoming = stateDict.ToDictionary(e => e.Key, e => e.Value, StringComparer.Ordinal);
         var incomingOrder = stateDict.Keys.ToList();
@@ -181,6 +187,7 @@ public abstract partial class NormBase<T>
                 continue;
             }
 
+            if (validate && key is RunningMeanKey or RunningVarKey) errors.AddRange(InvalidStatistics(prefix + key, value, key == RunningVarKey));
             toApply.Add((key, value));
         }
 
@@ -193,6 +200,23 @@ public abstract partial class NormBase<T>
         }
 
         return new LoadPlan(errors, missing, unexpected, toApply, dropped, initializeWith);
+    }
+
+    /// <summary>The load-time check of one running statistic: a line per channel whose value is NaN or infinite (as stored, or
+    /// once converted to T), or, for running_var, below zero.</summary>
+    private static IEnumerable<string> InvalidStatistics(string key, StateTensor value, bool variance)
+    {
+        double[] values = value.ToDoubles();
+        for (int c = 0; c < values.Length; c++)
+        {
+            double v = values[c];
+            string? why = !double.IsFinite(v) ? "is not finite"
+                : !T.IsFinite(T.CreateTruncating(v)) ? $"is not finite as {typeof(T).Name}"
+                : variance && v < 0 ? "is negative (a variance cannot be)"
+                : null;
+            if (why is not null)
+                yield return $"invalid value for {key}: channel {c} = {v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} {why}.";
+        }
     }
 
     /// <summary>Whether <paramref name="key"/> names a tensor this lazy layer promised and has not created yet.</summary>
