@@ -180,23 +180,22 @@ public static partial class Functional
     /// unbatched input is a batch of one); the output has the input's own lengths. <paramref name="allowInPlace"/>: whether
     /// the destination may be the input's own elements. <paramref name="update"/>: what happens to the running statistics,
     /// as <see cref="InstanceNormRunningUpdate"/> decides it (the caller decides, once).</summary>
-    internal static (Tensor<T> Output, Tensor<T> Input, NormLayout Layout) InstanceNormCore<T>(
-        Tensor<T> input, ReadOnlySpan<nint> batchedShape, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight,
-        Tensor<T>? bias, bool useInputStats, double momentum, double eps, double[]? savedMean, double[]? savedInvStd, Tensor<T>? destination,
+    internal static (Tensor<TInput> Output, Tensor<TInput> Input, NormLayout Layout) InstanceNormCore<TInput, T>(
+        Tensor<TInput> input, ReadOnlySpan<nint> batchedShape, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight,
+        Tensor<T>? bias, bool useInputStats, double momentum, double eps, double[]? savedMean, double[]? savedInvStd, Tensor<TInput>? destination,
         bool allowInPlace, RunningUpdate update)
+        where TInput : unmanaged
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
-        Precision.EnsureSupported<T>();
+        Precision.EnsureSupported<TInput, T>();
         string? error = ValidateInstanceNorm(batchedShape, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
                                              weight?.FlattenedLength, bias?.FlattenedLength, useInputStats);
         if (error is not null) throw new ArgumentException(error);
         if (destination is not null && (!TensorStorage.IsRowMajor(destination) || !destination.Lengths.SequenceEqual(input.Lengths)))
             throw new ArgumentException($"destination must be a row-major tensor of the input's shape {TorchMessages.FormatShape(input.Lengths)}.",
                                         nameof(destination));
-        EnsureNoSharedMemory<T>([new(input, "input", false), new(destination, "destination", true), new(runningMean, "running_mean", true),
-                                 new(runningVar, "running_var", true), new(weight, "weight", false), new(bias, "bias", false)],
-                                allowInPlace ? (0, 1) : null);
+        EnsureForwardArgumentsApart(input, destination, allowInPlace, runningMean, runningVar, runningStatisticsWritten: true, weight, bias);
         if (update is RunningUpdate.Blend or RunningUpdate.BecomesNaN)
         {
             EnsureDistinctElements(runningMean, "running_mean");
@@ -209,8 +208,8 @@ public static partial class Functional
         int spatial = (int)(ValuesPerChannel(batchedShape) / Math.Max(1, batch));
         int groups = batch * channels;
         var layout = new NormLayout(1, groups, spatial, spatial == 1, false);
-        Tensor<T> x = TensorStorage.RowMajor(input);
-        Tensor<T> output = destination ?? Tensor.CreateFromShapeUninitialized<T>(input.Lengths);
+        Tensor<TInput> x = TensorStorage.RowMajor(input);
+        Tensor<TInput> output = destination ?? Tensor.CreateFromShapeUninitialized<TInput>(input.Lengths);
 
         if (x.FlattenedLength == 0)
         {
@@ -231,8 +230,9 @@ public static partial class Functional
         bool updates = update == RunningUpdate.Blend;
         double[]? planeMean = updates ? savedMean ?? new double[groups] : savedMean;
         double[]? planeVar = updates ? ScratchBuffers<double>.PlaneVariances(groups) : null;
-        BatchNormExecution.Run(layout, x, output, useInputStats ? null : rm, useInputStats ? null : rv,
-                               Dense(weight), Dense(bias), useInputStats, momentum, eps, planeMean, savedInvStd, planeVar);
+        Tensor<T>? normalizingMean = useInputStats ? null : rm, normalizingVar = useInputStats ? null : rv;
+        RunForward(layout, x, output, normalizingMean, normalizingVar, Dense(weight), Dense(bias), useInputStats, momentum, eps, planeMean,
+                   savedInvStd, planeVar);
         if (updates)
         {
             UpdateInstanceRunningStatistics(TensorStorage.Span(rm!), planeMean!, batch, momentum);

@@ -60,10 +60,10 @@ public abstract class BatchNorm<T> : NormBase<T>
     protected virtual string? CheckInputShape(ReadOnlySpan<nint> shape) =>
         AcceptedRanks.Contains(shape.Length) ? null : TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length);
 
-    private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination, SavedForward<T> saved)
+    private protected override Tensor<TInput> ForwardCore<TInput>(Tensor<TInput> input, Tensor<TInput>? destination, SavedForward<T> saved)
     {
         ForwardDecision decision = Decide(input.Lengths, CurrentTensors);
-        ExchangeCall? call = decision.Synchronizes ? CallFor(StatisticsExchange!) : null;
+        ExchangeCall? call = decision.Synchronizes ? CallFor<TInput>(StatisticsExchange!) : null;
         try
         {
             if (decision.Error is not null) throw new ArgumentException(decision.Error);
@@ -71,7 +71,7 @@ public abstract class BatchNorm<T> : NormBase<T>
             // An empty input has no statistics to keep (its channel count is not even checked, as in ATen).
             int groups = input.FlattenedLength == 0 ? 0 : (int)input.Lengths[1];
             (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
-            (Tensor<T> output, Tensor<T> readInput, long count) = Functional.BatchNormCore(
+            (Tensor<TInput> output, Tensor<TInput> readInput, long count) = Functional.BatchNormCore(
                 input,
                 decision.PassesRunningStatistics ? RunningMean : null,
                 decision.PassesRunningStatistics ? RunningVar : null,
@@ -89,10 +89,10 @@ public abstract class BatchNorm<T> : NormBase<T>
         }
     }
 
-    private ExchangeCall CallFor(IBatchStatisticsExchange exchange)
+    private ExchangeCall CallFor<TInput>(IBatchStatisticsExchange exchange)
     {
         if (exchangeCall is null || !ReferenceEquals(exchangeCall.Inner, exchange)) exchangeCall = new ExchangeCall(exchange);
-        return exchangeCall.Begin();
+        return exchangeCall.Begin<TInput>();
     }
 
     private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape, LayerTensors tensors) =>

@@ -47,7 +47,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
     /// <summary>The rank of an input without the batch dimension (PyTorch's <c>_get_no_batch_dim</c>).</summary>
     private int UnbatchedRank => AcceptedRanks[0];
 
-    private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination, SavedForward<T> saved)
+    private protected override Tensor<TInput> ForwardCore<TInput>(Tensor<TInput> input, Tensor<TInput>? destination, SavedForward<T> saved)
     {
         ForwardDecision decision = Decide(input.Lengths, CurrentTensors);
         if (decision.Warning is not null) NormWarnings.Warn(this, ModuleName, decision.Warning);
@@ -57,7 +57,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
         BatchedShape(input.Lengths, batched);
         int groups = input.FlattenedLength == 0 ? 0 : (int)(batched[0] * batched[1]);
         (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
-        (Tensor<T> output, Tensor<T> kernelInput, NormLayout layout) = Functional.InstanceNormCore(
+        (Tensor<TInput> output, Tensor<TInput> kernelInput, NormLayout layout) = Functional.InstanceNormCore(
             input, batched, RunningMean, RunningVar, Weight?.Data, Bias?.Data, decision.UsesInputStatistics, decision.Factor, Eps,
             savedMean, savedInvStd, destination, allowInPlace: false, decision.Update);
         saved.Complete(kernelInput, input.Lengths, decision.UsesInputStatistics, layout, Weight?.Data);
