@@ -97,10 +97,23 @@ public static partial class Functional
                                                         bool training, double momentum, double eps)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        (Tensor<T> output, double[] mean, double[] invStd) = NativeBatchNormCore(input, weight, bias, runningMean, runningVar, training, momentum, eps);
+        return new BatchNormResult<T>(output, ToTensor<T>(mean), ToTensor<T>(invStd));
+    }
+
+    /// <summary><see cref="NativeBatchNorm{T}"/> for any supported input type: the output, and in training the saved statistics
+    /// in double (empty in evaluation).</summary>
+    private static (Tensor<TInput> Output, double[] Mean, double[] InvStd) NativeBatchNormCore<TInput, T>(
+        Tensor<TInput> input, Tensor<T>? weight, Tensor<T>? bias, Tensor<T>? runningMean, Tensor<T>? runningVar, bool training, double momentum, double eps)
+        where TInput : unmanaged
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(input);
         int channels = input.Rank >= 2 ? (int)input.Lengths[1] : 0;
-        double[]? mean = training ? new double[channels] : null, invStd = training ? new double[channels] : null;
-        Tensor<T> output = BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, mean, invStd, null, allowInPlace: false).Output;
-        return new BatchNormResult<T>(output, ToTensor<T>(mean ?? []), ToTensor<T>(invStd ?? []));
+        double[] mean = training ? new double[channels] : [], invStd = training ? new double[channels] : [];
+        Tensor<TInput> output = BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, training ? mean : null,
+                                              training ? invStd : null, null, allowInPlace: false).Output;
+        return (output, mean, invStd);
     }
 
     /// <summary>
@@ -128,9 +141,22 @@ public static partial class Functional
                                                              bool inputGradient = true, bool weightGradient = true, bool biasGradient = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        (Tensor<T>? dx, double[]? gradWeight, double[]? gradBias) = BatchNormBackwardCore(
+            gradOutput, input, weight, runningMean, runningVar, saveMean, saveInvStd, training, eps, inputGradient, weightGradient, biasGradient);
+        return new BatchNormGradients<T>(dx, gradWeight is null ? null : ToTensor<T>(gradWeight), gradBias is null ? null : ToTensor<T>(gradBias));
+    }
+
+    /// <summary><see cref="BatchNormBackward{T}"/> for any supported input type: dx in the input's type, the parameter
+    /// gradients in double (null where not requested).</summary>
+    private static (Tensor<TInput>? InputGradient, double[]? WeightGradient, double[]? BiasGradient) BatchNormBackwardCore<TInput, T>(
+        Tensor<TInput> gradOutput, Tensor<TInput> input, Tensor<T>? weight, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? saveMean,
+        Tensor<T>? saveInvStd, bool training, double eps, bool inputGradient, bool weightGradient, bool biasGradient)
+        where TInput : unmanaged
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         ArgumentNullException.ThrowIfNull(gradOutput);
         ArgumentNullException.ThrowIfNull(input);
-        Precision.EnsureSupported<T>();
+        Precision.EnsureSupported<TInput, T>();
         if (input.Rank < 2) throw new ArgumentException(TorchMessages.FunctionalRank(input.Rank));
         if (!gradOutput.Lengths.SequenceEqual(input.Lengths))
             throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the input has shape {TorchMessages.FormatShape(input.Lengths)}.");
@@ -160,8 +186,8 @@ public static partial class Functional
 
         double[]? gradWeight = weightGradient ? new double[channels] : null;
         double[]? gradBias = biasGradient ? new double[channels] : null;
-        Tensor<T>? dx = BackwardCore(gradOutput, input, mean, invStd, scale, training, inputGradient, gradWeight, gradBias, null);
-        return new BatchNormGradients<T>(dx, gradWeight is null ? null : ToTensor<T>(gradWeight), gradBias is null ? null : ToTensor<T>(gradBias));
+        Tensor<TInput>? dx = BackwardCore(gradOutput, input, mean, invStd, scale, training, inputGradient, gradWeight, gradBias, null);
+        return (dx, gradWeight, gradBias);
     }
 
     /// <summary>Validation, then the forward kernels; modules call this to keep the statistics for backward.

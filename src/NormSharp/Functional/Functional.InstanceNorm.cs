@@ -119,9 +119,22 @@ public static partial class Functional
                                                                 bool inputGradient = true, bool weightGradient = true, bool biasGradient = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        (Tensor<T>? dx, double[]? weightSums, double[]? biasSums) = InstanceNormBackwardCore(
+            gradOutput, input, weight, runningMean, runningVar, useInputStats, eps, inputGradient, weightGradient, biasGradient);
+        return new BatchNormGradients<T>(dx, weightSums is null ? null : ToTensor<T>(weightSums), biasSums is null ? null : ToTensor<T>(biasSums));
+    }
+
+    /// <summary><see cref="InstanceNormBackward{T}"/> for any supported input type: dx in the input's type, the (C) parameter
+    /// gradients in double (null where not requested).</summary>
+    private static (Tensor<TInput>? InputGradient, double[]? WeightGradient, double[]? BiasGradient) InstanceNormBackwardCore<TInput, T>(
+        Tensor<TInput> gradOutput, Tensor<TInput> input, Tensor<T>? weight, Tensor<T>? runningMean, Tensor<T>? runningVar, bool useInputStats,
+        double eps, bool inputGradient, bool weightGradient, bool biasGradient)
+        where TInput : unmanaged
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         ArgumentNullException.ThrowIfNull(gradOutput);
         ArgumentNullException.ThrowIfNull(input);
-        Precision.EnsureSupported<T>();
+        Precision.EnsureSupported<TInput, T>();
         string? error = ValidateInstanceNorm(input.Lengths, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
                                              weight?.FlattenedLength, null, useInputStats);
         if (error is not null) throw new ArgumentException(error);
@@ -132,7 +145,7 @@ public static partial class Functional
         int spatial = (int)(ValuesPerChannel(input.Lengths) / Math.Max(1, batch));
         int groups = batch * channels;
         var layout = new NormLayout(1, groups, spatial, spatial == 1, false);
-        Tensor<T> x = TensorStorage.RowMajor(input);
+        Tensor<TInput> x = TensorStorage.RowMajor(input);
         var mean = new double[groups];
         var invStd = new double[groups];
         var scale = new double[groups];
@@ -141,7 +154,7 @@ public static partial class Functional
             if (useInputStats)
             {
                 // The forward's statistics, computed again as the forward computed them (its output is not wanted).
-                BatchNormExecution.Run(layout, x, layout.AllocateLike(x), null, null, null, null, training: true, momentum: 0, eps, mean, invStd);
+                RunForward<TInput, T>(layout, x, layout.AllocateLike(x), null, null, null, null, training: true, momentum: 0, eps, mean, invStd);
             }
             else
             {
@@ -158,19 +171,19 @@ public static partial class Functional
         Span<T> w = weight is null ? default : TensorStorage.Span(Dense(weight)!);
         for (int g = 0; g < groups; g++) scale[g] = w.IsEmpty ? 1.0 : double.CreateTruncating(w[g % channels]);
         double[]? planeWeight = weightGradient ? new double[groups] : null, planeBias = biasGradient ? new double[groups] : null;
-        Tensor<T>? dx = BackwardCore(TensorStorage.RowMajor(gradOutput), x, mean, invStd, scale, useInputStats, inputGradient,
-                                     planeWeight, planeBias, null, layout);
-        return new BatchNormGradients<T>(dx, SumOverSamples<T>(planeWeight, channels), SumOverSamples<T>(planeBias, channels));
+        Tensor<TInput>? dx = BackwardCore(TensorStorage.RowMajor(gradOutput), x, mean, invStd, scale, useInputStats, inputGradient,
+                                          planeWeight, planeBias, null, layout);
+        return (dx, SumOverSamples(planeWeight, channels), SumOverSamples(planeBias, channels));
     }
 
-    /// <summary>A (C) tensor from per-plane values: channel c is the sum over the samples of plane n·C + c, in sample order.</summary>
-    private static Tensor<T>? SumOverSamples<T>(double[]? planes, int channels) where T : IFloatingPointIeee754<T>
+    /// <summary>Per-channel sums of per-plane values: channel c is the sum over the samples of plane n·C + c, in sample order.</summary>
+    private static double[]? SumOverSamples(double[]? planes, int channels)
     {
         if (planes is null) return null;
         var sums = new double[channels];
         for (int c = 0; c < channels; c++)
             for (int g = c; g < planes.Length; g += channels) sums[c] += planes[g];
-        return ToTensor<T>(sums);
+        return sums;
     }
 
     /// <summary>Validation, the kernels over the (1, N·C, *) view, then the running-statistics write-back. Returns the
