@@ -28,13 +28,17 @@ internal static unsafe class MixedPrecisionExecution
 
     /// <summary>
     /// <see cref="BatchNormExecution.Run{T}"/> over 16-bit storage: the same arguments and results, x and y of
-    /// <typeparamref name="TStorage"/>, the per-channel tensors float.
+    /// <typeparamref name="TStorage"/>, the per-channel tensors float. <c>statisticsInStorageType</c>: PyTorch's rule for a
+    /// call without any float per-channel tensor (no weight, bias or running statistics): its dispatch then sees no float
+    /// parameter and runs the op in the input's type, keeping the batch's mean and invStd (and, for bfloat16, the sum of
+    /// squared deviations before invStd) in <typeparamref name="TStorage"/>, each rounded to it, before the fold; the saved
+    /// statistics are the rounded ones.
     /// </summary>
     /// <returns>The number of values each channel's statistics were taken over (every process's, with an exchange).</returns>
     public static long Run<TStorage>(NormLayout layout, Tensor<TStorage> x, Tensor<TStorage> y, Tensor<float>? runningMean, Tensor<float>? runningVar,
                                      Tensor<float>? weight, Tensor<float>? bias, bool training, double momentum, double eps,
                                      double[]? savedMean, double[]? savedInvStd, double[]? savedUnbiasedVar = null,
-                                     IBatchStatisticsExchange? exchange = null, double[]? savedBiasedVar = null)
+                                     IBatchStatisticsExchange? exchange = null, double[]? savedBiasedVar = null, bool statisticsInStorageType = false)
         where TStorage : unmanaged
     {
         int channels = layout.Channels;
@@ -76,14 +80,24 @@ internal static unsafe class MixedPrecisionExecution
                 for (int c = 0; c < channels; c++)
                 {
                     double mean = means[c], varSum = varSums[c];
+                    if (statisticsInStorageType)
+                    {
+                        // ATen keeps a float16 op's sum of squared deviations in float (float16 would overflow), a bfloat16 op's
+                        // in bfloat16.
+                        mean = InStorageType<TStorage>(mean);
+                        if (typeof(TStorage) == typeof(BFloat16)) varSum = InStorageType<TStorage>(varSum);
+                    }
+
                     double invStd = ShiftedMoments.InvStd(varSum * inverseCount, eps);
+                    if (statisticsInStorageType) invStd = InStorageType<TStorage>(invStd);
                     if (!rm.IsEmpty) rm[c] = RunningStatistics.Blend(rm[c], mean, momentum);
                     if (!rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSum * inverseCountLessOne, momentum);
                     Fold(work, c, (float)mean, (float)invStd, w, b);
                     if (savedMean is not null) savedMean[c] = mean;
                     if (savedInvStd is not null) savedInvStd[c] = invStd;
                     if (savedUnbiasedVar is not null) savedUnbiasedVar[c] = varSum * inverseCountLessOne;
-                    if (savedBiasedVar is not null) savedBiasedVar[c] = varSum * inverseCount;
+                    if (savedBiasedVar is not null)
+                        savedBiasedVar[c] = statisticsInStorageType ? InStorageType<TStorage>(varSum * inverseCount) : varSum * inverseCount;
                 }
             }
             else
@@ -170,6 +184,17 @@ internal static unsafe class MixedPrecisionExecution
                 WorkerPool.For(layout.MapItems, work);
             }
         }
+    }
+
+    /// <summary>A statistic as PyTorch keeps it in the input's type: rounded to float (its accumulation type), then to
+    /// <typeparamref name="TStorage"/>.</summary>
+    private static double InStorageType<TStorage>(double value) where TStorage : unmanaged
+    {
+        Span<float> single = [(float)value];
+        Span<TStorage> stored = stackalloc TStorage[1];
+        HalfConversion.Narrow<TStorage>(single, stored);
+        HalfConversion.Widen<TStorage>(stored, single);
+        return single[0];
     }
 
     private static void Fold<TStorage>(ForwardWork<TStorage> work, int c, float mean, float invStd, Span<float> weight, Span<float> bias)

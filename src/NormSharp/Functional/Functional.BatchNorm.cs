@@ -241,7 +241,7 @@ public static partial class Functional
         }
 
         long count = RunForward(layout, x, output, rm, rv, Dense(weight), Dense(bias), training, momentum, eps, savedMean, savedInvStd,
-                                exchange: exchange);
+                                exchange: exchange, statisticsInInputType: WithoutFloatTensors<TInput, T>(runningMean, runningVar, weight, bias));
         if (training)
         {
             WriteBack(rm, runningMean);
@@ -252,18 +252,28 @@ public static partial class Functional
     }
 
     /// <summary>The forward kernels (<see cref="BatchNormExecution.Run{T}"/>'s arguments and result): in T when the input is
-    /// T, in float over 16-bit storage otherwise (<see cref="MixedPrecisionExecution"/>; T is then float).</summary>
+    /// T, in float over 16-bit storage otherwise (<see cref="MixedPrecisionExecution"/>; T is then float).
+    /// <paramref name="statisticsInInputType"/>: a mixed-precision call without any float per-channel tensor, whose statistics
+    /// PyTorch keeps in the input's type (<see cref="WithoutFloatTensors"/>).</summary>
     internal static long RunForward<TInput, T>(NormLayout layout, Tensor<TInput> x, Tensor<TInput> y, Tensor<T>? runningMean, Tensor<T>? runningVar,
                                                Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps,
                                                double[]? savedMean, double[]? savedInvStd, double[]? savedUnbiasedVar = null,
-                                               IBatchStatisticsExchange? exchange = null, double[]? savedBiasedVar = null)
+                                               IBatchStatisticsExchange? exchange = null, double[]? savedBiasedVar = null, bool statisticsInInputType = false)
         where TInput : unmanaged
         where T : unmanaged, IFloatingPointIeee754<T> =>
         typeof(TInput) == typeof(T)
             ? BatchNormExecution.Run(layout, As<T>(x), As<T>(y), runningMean, runningVar, weight, bias, training, momentum, eps, savedMean, savedInvStd,
                                      savedUnbiasedVar, exchange, savedBiasedVar)
             : MixedPrecisionExecution.Run(layout, x, y, As<float>(runningMean), As<float>(runningVar), As<float>(weight), As<float>(bias), training,
-                                          momentum, eps, savedMean, savedInvStd, savedUnbiasedVar, exchange, savedBiasedVar);
+                                          momentum, eps, savedMean, savedInvStd, savedUnbiasedVar, exchange, savedBiasedVar, statisticsInInputType);
+
+    /// <summary>
+    /// Whether a call on a 16-bit input has no float per-channel tensor at all (the ones it is given: weight, bias, running
+    /// statistics). ATen decides mixed precision from the first defined parameter's type (<c>is_mixed_type</c>); with none,
+    /// the op runs in the input's type, and the batch statistics it saves and normalizes with are float16 or bfloat16 values.
+    /// </summary>
+    internal static bool WithoutFloatTensors<TInput, T>(Tensor<T>? first, Tensor<T>? second, Tensor<T>? third, Tensor<T>? fourth) =>
+        typeof(TInput) != typeof(T) && first is null && second is null && third is null && fourth is null;
 
     /// <summary>A tensor as the type its element type is known to be (the callers have compared the types).</summary>
     [return: NotNullIfNotNull(nameof(tensor))]

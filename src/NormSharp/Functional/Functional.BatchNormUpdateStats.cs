@@ -72,7 +72,8 @@ public static partial class Functional
         var mean = new double[channels];
         var variance = new double[channels];
         // The training forward's statistics pass and update; its normalized output is not wanted (eps only shapes it).
-        RunForward(layout, x, layout.AllocateLike(x), rm, rv, null, null, training: true, momentum, eps: 0, mean, null, savedBiasedVar: variance);
+        RunForward(layout, x, layout.AllocateLike(x), rm, rv, null, null, training: true, momentum, eps: 0, mean, null, savedBiasedVar: variance,
+                   statisticsInInputType: WithoutFloatTensors<TInput, T>(runningMean, runningVar, null, null));
         WriteBack(rm, runningMean);
         WriteBack(rv, runningVar);
         return (mean, variance);

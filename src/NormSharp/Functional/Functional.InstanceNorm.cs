@@ -154,7 +154,10 @@ public static partial class Functional
             if (useInputStats)
             {
                 // The forward's statistics, computed again as the forward computed them (its output is not wanted).
-                RunForward<TInput, T>(layout, x, layout.AllocateLike(x), null, null, null, null, training: true, momentum: 0, eps, mean, invStd);
+                // (Without weight or running statistics the forward is taken to have had no bias either: its statistics are
+                // then the input type's, as a mixed-precision forward without float tensors keeps them.)
+                RunForward<TInput, T>(layout, x, layout.AllocateLike(x), null, null, null, null, training: true, momentum: 0, eps, mean, invStd,
+                                      statisticsInInputType: WithoutFloatTensors<TInput, T>(runningMean, runningVar, weight, null));
             }
             else
             {
@@ -245,7 +248,7 @@ public static partial class Functional
         double[]? planeVar = updates ? ScratchBuffers<double>.PlaneVariances(groups) : null;
         Tensor<T>? normalizingMean = useInputStats ? null : rm, normalizingVar = useInputStats ? null : rv;
         RunForward(layout, x, output, normalizingMean, normalizingVar, Dense(weight), Dense(bias), useInputStats, momentum, eps, planeMean,
-                   savedInvStd, planeVar);
+                   savedInvStd, planeVar, statisticsInInputType: WithoutFloatTensors<TInput, T>(runningMean, runningVar, weight, bias));
         if (updates)
         {
             UpdateInstanceRunningStatistics(TensorStorage.Span(rm!), planeMean!, batch, momentum);
