@@ -4,9 +4,10 @@ using static NormSharp.Tests.TestData;
 namespace NormSharp.Tests.Spec;
 
 /// <summary>
-/// docs/behavior.md section 10 (mixed precision; docs/decisions.md, "Mixed precision"): a float32 layer or functional op with a float16 or bfloat16 input
-/// is the float32 call on the input's exact values, its outputs rounded once to the input's type, its decision, buffers,
-/// counter, checks, messages and parameter gradients those of the float32 call, bit for bit.
+/// docs/behavior.md section 10 (mixed precision; docs/decisions.md, "Mixed precision"): a float32 layer or functional op
+/// with a float16 or bfloat16 input is the float32 call on the input's exact values, its outputs rounded once to the
+/// input's type, its decision, buffers, counter, checks, messages and parameter gradients those of the float32 call, bit
+/// for bit.
 /// </summary>
 public class MixedPrecisionTests
 {
