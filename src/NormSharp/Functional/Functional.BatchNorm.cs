@@ -7,7 +7,8 @@ namespace NormSharp;
 
 /// <summary>
 /// PyTorch's functional normalization ops (<c>torch.nn.functional</c>): argument checks, then kernels.
-/// No state: running statistics are updated in the tensors the caller passes.
+/// No state: running statistics are updated in the tensors the caller passes. Each op takes float or double tensors, or a
+/// float16 (<see cref="Half"/>) or <see cref="BFloat16"/> input with float per-channel tensors (mixed precision).
 /// </summary>
 public static partial class Functional
 {

@@ -19,6 +19,8 @@ namespace NormSharp;
 /// overlaps another call on the same layer throws <see cref="InvalidOperationException"/> instead of corrupting the state.
 /// Attribute setters, <c>Train</c>/<c>Eval</c> and the resets must not run while a call is in progress on the layer.
 /// Separate layers are independent. docs/threading.md has the full table.</para>
+/// <para>A float layer also takes float16 and bfloat16 input, PyTorch's mixed precision: <see cref="MixedPrecision"/>'s
+/// <c>Forward</c> and <c>Backward</c> extension methods, the same call on another input type.</para>
 /// </remarks>
 public abstract partial class NormBase<T> : INormModule, ILoadPlanning
     where T : unmanaged, IFloatingPointIeee754<T>
