@@ -157,30 +157,39 @@ public class MixedPrecisionOracleTests
                 if (statisticsInInputType) floatBound += 2 * u16 * (maxAbsX + 3 * Math.Abs(centre)) * invStd * Math.Abs(w);
                 if (runningNormalizes)
                     floatBound += carriedMean[ch] * invStd * Math.Abs(w) + (maxAbsX + Math.Abs(centre)) * invStd * Math.Abs(w) * carriedVar[ch] / (2 * (spread + 1e-5));
-                double worst = 0, worstShare = 0;
+                // Reported in 16-bit spacings at the group's output scale (its largest |y|): near 0 a float32-sized difference
+                // is many spacings of the value itself.
+                double worst = 0, worstShare = 0, worstSpacings = 0, yScale = indices.Max(k => Math.Abs(expectedY[k]));
                 foreach (int k in indices)
                 {
                     double error = Math.Abs(expectedY[k] - y[k]), tolerance = OutputTolerance(floatBound, u16, tiny16, expectedY[k], y[k]);
                     Assert.True(error <= tolerance, $"output element {k} (group {g}): torch {expectedY[k]:R}, ours {y[k]:R}, error {error:E3} > {tolerance:E3} ({where})");
                     worst = Math.Max(worst, error);
                     worstShare = Math.Max(worstShare, error / tolerance);
+                    worstSpacings = Math.Max(worstSpacings, error / Spacing(yScale, c.BFloat16));
                 }
 
                 OracleReport.Shared.Observe("mixed-precision output", c.Dtype, worst, worst / Math.Max(worstShare, 1e-300), where);
+                OracleReport.Shared.Observe(statisticsInInputType ? "output in 16-bit spacings of its scale, no float32 tensor" : "output in 16-bit spacings of its scale",
+                                            c.Dtype, worstSpacings, 0, where);
 
                 double maxXhat = indices.Max(k => Math.Abs(x[k] - centre)) * invStd, conditioning = 1 + (maxAbsX + Math.Abs(centre)) * invStd;
                 double dxBound = OracleTolerance.InputGradient(u, groupSize, invStd, Math.Abs(w), maxDy, maxXhat, conditioning);
                 if (statisticsInInputType) dxBound += 8 * u16 * conditioning * invStd * Math.Abs(w) * maxDy * (1 + maxXhat * maxXhat);
-                double worstDx = 0, worstDxShare = 0;
+                // dx's scale is w·invStd·max|dy| (dx itself can be all cancellation, e.g. for two values per group).
+                double worstDx = 0, worstDxShare = 0, worstDxSpacings = 0, dxScale = Math.Abs(w) * invStd * maxDy;
                 foreach (int k in indices)
                 {
                     double error = Math.Abs(expectedDx[k] - dx[k]), tolerance = OutputTolerance(dxBound, u16, tiny16, expectedDx[k], dx[k]);
                     Assert.True(error <= tolerance, $"dx element {k} (group {g}): torch {expectedDx[k]:R}, ours {dx[k]:R}, error {error:E3} > {tolerance:E3} ({where})");
                     worstDx = Math.Max(worstDx, error);
                     worstDxShare = Math.Max(worstDxShare, error / tolerance);
+                    worstDxSpacings = Math.Max(worstDxSpacings, error / Spacing(dxScale, c.BFloat16));
                 }
 
                 OracleReport.Shared.Observe("mixed-precision dx", c.Dtype, worstDx, worstDx / Math.Max(worstDxShare, 1e-300), where);
+                OracleReport.Shared.Observe(statisticsInInputType ? "dx in 16-bit spacings of its scale, no float32 tensor" : "dx in 16-bit spacings of its scale",
+                                            c.Dtype, worstDxSpacings, 0, where);
                 gradWeightTolerance[ch] += OracleTolerance.ParameterGradient(u, groupSize, maxDy, maxXhat * conditioning);
                 gradBiasTolerance[ch] += OracleTolerance.ParameterGradient(u, groupSize, maxDy, 1);
 
@@ -231,6 +240,16 @@ public class MixedPrecisionOracleTests
     /// </summary>
     public static double OutputTolerance(double floatBound, double u16, double tiny16, double expected, double actual) =>
         floatBound + 2 * u16 * (Math.Max(Math.Abs(expected), Math.Abs(actual)) + floatBound) + tiny16;
+
+    /// <summary>The distance between consecutive float16 (bfloat16) values at magnitude <paramref name="magnitude"/> (the
+    /// subnormal spacing below the normal range).</summary>
+    private static double Spacing(double magnitude, bool bfloat16)
+    {
+        int significandBits = bfloat16 ? 8 : 11;
+        double smallestNormal = bfloat16 ? Math.Pow(2, -126) : Math.Pow(2, -14);
+        double exponent = Math.Floor(Math.Log2(Math.Max(magnitude, smallestNormal)));
+        return Math.Pow(2, exponent - (significandBits - 1));
+    }
 
     [Fact]
     public void FunctionalOps_Float16AndBFloat16_MatchLibtorch()

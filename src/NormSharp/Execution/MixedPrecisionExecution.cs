@@ -31,8 +31,8 @@ internal static unsafe class MixedPrecisionExecution
     /// <typeparamref name="TStorage"/>, the per-channel tensors float. <c>statisticsInStorageType</c>: PyTorch's rule for a
     /// call without any float per-channel tensor (no weight, bias or running statistics): its dispatch then sees no float
     /// parameter and runs the op in the input's type, keeping the batch's mean and invStd (and, for bfloat16, the sum of
-    /// squared deviations before invStd) in <typeparamref name="TStorage"/>, each rounded to it, before the fold; the saved
-    /// statistics are the rounded ones.
+    /// squared deviations before invStd, around the rounded mean in the rows layout) in <typeparamref name="TStorage"/>, each
+    /// rounded to it, before the fold; the saved statistics are the rounded ones.
     /// </summary>
     /// <returns>The number of values each channel's statistics were taken over (every process's, with an exchange).</returns>
     public static long Run<TStorage>(NormLayout layout, Tensor<TStorage> x, Tensor<TStorage> y, Tensor<float>? runningMean, Tensor<float>? runningVar,
@@ -83,9 +83,16 @@ internal static unsafe class MixedPrecisionExecution
                     if (statisticsInStorageType)
                     {
                         // ATen keeps a float16 op's sum of squared deviations in float (float16 would overflow), a bfloat16 op's
-                        // in bfloat16.
-                        mean = InStorageType<TStorage>(mean);
-                        if (typeof(TStorage) == typeof(BFloat16)) varSum = InStorageType<TStorage>(varSum);
+                        // in bfloat16; its rows kernel (an (N, C) or channels-last bfloat16 input) sums the squares around the
+                        // rounded mean: Σ(x - m)² = Σ(x - mean)² + n·(mean - m)².
+                        double rounded = InStorageType<TStorage>(mean);
+                        if (typeof(TStorage) == typeof(BFloat16))
+                        {
+                            if (layout.IsRows) varSum += count * (mean - rounded) * (mean - rounded);
+                            varSum = InStorageType<TStorage>(varSum);
+                        }
+
+                        mean = rounded;
                     }
 
                     double invStd = ShiftedMoments.InvStd(varSum * inverseCount, eps);

@@ -274,20 +274,29 @@ public class MixedPrecisionTests
 
         static void Check<TStorage>() where TStorage : unmanaged
         {
+            Run<TStorage>([6, 3, 5]);
+            Run<TStorage>([30, 3]);
+        }
+
+        static void Run<TStorage>(nint[] shape) where TStorage : unmanaged
+        {
             // ATen's is_mixed_type sees no float parameter: the op is a float16 (bfloat16) op, its saved mean and invStd
-            // float16 values (and bfloat16's sum of squared deviations a bfloat16 value); y = fma(x, alpha, beta) in float
-            // with alpha = invStd, beta = -mean·alpha.
-            nint[] shape = [6, 3, 5];
-            (Tensor<TStorage> x, Tensor<float> xf) = Input<TStorage>(shape, 4, 40, 3, false);
+            // float16 values (and bfloat16's sum of squared deviations a bfloat16 value, summed around the rounded mean by the
+            // rows kernel of an (N, C) input); y = fma(x, alpha, beta) in float with alpha = invStd, beta = -mean·alpha.
+            int spatial = shape.Length == 3 ? (int)shape[2] : 1;
+            // Values around 200 with spread 1: bfloat16's spacing there is 1, so the rounded mean moves the squares' centre.
+            (Tensor<TStorage> x, Tensor<float> xf) = Input<TStorage>(shape, 4, 200, 1, false);
             float[] values = xf.ToArray();
             var expected = new float[values.Length];
             var means = new float[3];
             var invStds = new float[3];
             for (int c = 0; c < 3; c++)
             {
-                int[] indices = Enumerable.Range(0, 6).SelectMany(n => Enumerable.Range((n * 3 + c) * 5, 5)).ToArray();
-                double mean = indices.Average(k => (double)values[k]), varSum = indices.Sum(k => (values[k] - mean) * (values[k] - mean));
+                int[] indices = Enumerable.Range(0, (int)shape[0]).SelectMany(n => Enumerable.Range((n * 3 + c) * spatial, spatial)).ToArray();
+                double mean = indices.Average(k => (double)values[k]);
                 float meanStored = Round<TStorage>((float)mean);
+                double centre = typeof(TStorage) == typeof(BFloat16) && spatial == 1 ? meanStored : mean;
+                double varSum = indices.Sum(k => (values[k] - centre) * (values[k] - centre));
                 double varSumStored = typeof(TStorage) == typeof(BFloat16) ? Round<TStorage>((float)varSum) : varSum;
                 float invStd = Round<TStorage>((float)(1 / Math.Sqrt(varSumStored / indices.Length + 1e-5)));
                 float beta = MathF.FusedMultiplyAdd(-meanStored, invStd, 0f);
@@ -296,7 +305,8 @@ public class MixedPrecisionTests
             }
 
             Tensor<float> reference = Tensor.Create(expected, shape);
-            AssertRoundedOnce(reference, Mixed.Forward(new BatchNorm1d(3, affine: false, trackRunningStats: false), x), $"{typeof(TStorage).Name} layer");
+            AssertRoundedOnce(reference, Mixed.Forward(new BatchNorm1d(3, affine: false, trackRunningStats: false), x),
+                              $"{typeof(TStorage).Name} layer, [{string.Join(", ", shape)}]");
             if (x is Tensor<Half> h)
             {
                 AssertRoundedOnce(reference, Functional.BatchNorm(h, null, null, null, null, training: true), "functional");
