@@ -118,6 +118,30 @@ public class MixedPrecisionTests
     }
 
     [Fact]
+    public void EmptyInputs_DoWhatTheFloatCallsDo()
+    {
+        var cases = new (Func<NormBase<float>> Create, nint[] Shape)[]
+        {
+            (() => new BatchNorm2d(3), [0, 3, 2, 2]),
+            (() => new BatchNorm1d(3), [4, 3, 0]),
+            (() => new InstanceNorm1d(3, trackRunningStats: true), [0, 3, 4]),
+            (() => new InstanceNorm2d(3, affine: true), [0, 3, 2, 2]),
+        };
+        foreach (var (create, shape) in cases)
+        {
+            NormBase<float> single = create(), mixed = create();
+            Exception? expected = Record.Exception(() => single.Forward(Tensor.CreateFromShape<float>(shape)));
+            Exception? actual = Record.Exception(() => mixed.Forward(Tensor.CreateFromShape<BFloat16>(shape)));
+            Assert.Equal(expected?.Message, actual?.Message);
+            Assert.Equal(single.NumBatchesTracked, mixed.NumBatchesTracked);
+            if (single.RunningMean is not null) Assert.Equal(single.RunningMean.ToArray(), mixed.RunningMean!.ToArray());
+        }
+
+        Tensor<Half> empty = Functional.BatchNorm(Tensor.CreateFromShape<Half>([0]), null, null, null, null, training: true);
+        Assert.Equal([0], empty.Lengths.ToArray());
+    }
+
+    [Fact]
     public void LazyLayer_FirstMixedForward_CreatesFloat32TensorsFromTheInputsChannels()
     {
         var bn = new LazyBatchNorm2d();
