@@ -5,7 +5,7 @@ namespace NormSharp.Distributed;
 
 /// <summary>
 /// One <see cref="SyncBatchNorm{T}"/> layer's exchange over its process group. Before each operation every process
-/// gathers a small header (operation, channel count, element type, flags, eps, momentum) and checks that all agree, so
+/// gathers a small header (operation, channel count, the input's element type, flags, eps, momentum) and checks that all agree, so
 /// that processes that disagree fail alike instead of waiting or computing with another layer's numbers; then the
 /// forward gathers (mean, m2, count) from every process and combines them in rank order, and the backward all-reduces
 /// (Σ dy, Σ dy·(x - mean)). Buffers are kept between calls: nothing is allocated per call in steady state.
@@ -24,6 +24,9 @@ internal sealed class StatisticsExchange<T> : IBatchStatisticsExchange
         ["operation", "channel count", "element type", "Affine", "TrackRunningStats", "weight and bias", "running statistics", "eps", "momentum"];
 
     private readonly SyncBatchNorm<T> layer;
+
+    // The element type of the call in progress's input: T, or Half or BFloat16 in a float layer's mixed-precision call.
+    private Type inputType = typeof(T);
     private readonly double[] header = new double[HeaderLength];
     private double[] headers = [], send = [], received = [];
 
@@ -39,6 +42,9 @@ internal sealed class StatisticsExchange<T> : IBatchStatisticsExchange
 
     /// <inheritdoc/>
     public int Processes => Group.Size;
+
+    /// <inheritdoc/>
+    public void BeginCall<TInput>() => inputType = typeof(TInput);
 
     /// <inheritdoc/>
     public void CombineStatistics(Span<double> mean, Span<double> m2, ref long count)
@@ -133,7 +139,7 @@ internal sealed class StatisticsExchange<T> : IBatchStatisticsExchange
     {
         header[Operation] = operation;
         header[Channels] = channels;
-        header[ElementType] = typeof(T) == typeof(float) ? 32 : typeof(T) == typeof(double) ? 64 : 16;
+        header[ElementType] = ElementTypeCode(inputType);
         header[Affine] = layer.Affine ? 1 : 0;
         header[TrackRunningStats] = layer.TrackRunningStats ? 1 : 0;
         header[HasWeight] = layer.Weight is null ? 0 : 1;
@@ -145,12 +151,16 @@ internal sealed class StatisticsExchange<T> : IBatchStatisticsExchange
         return all;
     }
 
+    /// <summary>The element type of a call's input in the header: its bits (float 32, double 64, half 16), bfloat16 17.</summary>
+    private static double ElementTypeCode(Type type) =>
+        type == typeof(float) ? 32 : type == typeof(double) ? 64 : type == typeof(Half) ? 16 : type == typeof(BFloat16) ? 17 : -1;
+
     private static string Describe(double operation) => operation == Forward ? "forward" : operation == Backward ? "backward" : "call";
 
     private static string Format(int field, double value) => field switch
     {
         Operation => value == Forward ? "Forward" : value == Backward ? "Backward" : "a failed call",
-        ElementType => value == 32 ? "float" : value == 64 ? "double" : "half",
+        ElementType => value switch { 32 => "float", 64 => "double", 16 => "half", 17 => "bfloat16", _ => "unknown" },
         Affine or TrackRunningStats or HasWeight or HasRunningStatistics => value == 1 ? "true" : "false",
         Momentum when value < 0 => "null",
         _ => value.ToString(CultureInfo.InvariantCulture),

@@ -29,6 +29,8 @@ namespace NormSharp.Distributed;
 /// as in PyTorch, where the data-parallel wrapper sums them (<see cref="IProcessGroup.AllReduceSum"/>). In evaluation
 /// mode, or with one process, nothing is exchanged and the layer is a <see cref="BatchNorm{T}"/>. A process whose share
 /// of the batch is empty still takes part (count 0) and updates its running statistics like the others.</para>
+/// <para>A float layer also takes float16 and bfloat16 input (<see cref="MixedPrecision"/>): the statistics exchanged are the
+/// same doubles, and the header's element type is the input's, so every process must feed the same type.</para>
 /// <para>Every process of the group calls <c>Forward</c> and <c>Backward</c> on its SyncBatchNorm layers in the same
 /// order. When a process's forward fails its own checks, the others fail too, with a message naming that process;
 /// processes that disagree get the same exception on every process; nothing changes on any of them.</para>

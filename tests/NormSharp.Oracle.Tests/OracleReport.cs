@@ -22,10 +22,14 @@ public sealed class OracleReport
     }
 
     /// <summary>Records one comparison (already checked against <paramref name="tolerance"/>).</summary>
-    public void Observe(string quantity, bool isDouble, double error, double tolerance, string where)
+    public void Observe(string quantity, bool isDouble, double error, double tolerance, string where) =>
+        Observe(quantity, isDouble ? "float64" : "float32", error, tolerance, where);
+
+    /// <summary>Records one comparison of an input of element type <paramref name="dtype"/> (float16, bfloat16, ...).</summary>
+    public void Observe(string quantity, string dtype, double error, double tolerance, string where)
     {
         Interlocked.Increment(ref comparisons);
-        string key = $"{(isDouble ? "float64" : "float32")} {quantity}";
+        string key = $"{dtype} {quantity}";
         double ratio = tolerance > 0 ? error / tolerance : 0;
         lock (gate)
         {

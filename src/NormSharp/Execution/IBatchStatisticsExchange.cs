@@ -21,6 +21,18 @@ public interface IBatchStatisticsExchange
     int Processes { get; }
 
     /// <summary>
+    /// Called when a forward or backward that uses the exchange begins, before <see cref="CombineStatistics"/>,
+    /// <see cref="SumGradientStatistics"/> or <see cref="Fail"/>: <typeparamref name="TInput"/> is the element type of that
+    /// call's input (the layer's float or double, or <see cref="Half"/> or <see cref="BFloat16"/> in a float layer's
+    /// mixed-precision call), for an exchange that checks that every process runs the same precision. The default does
+    /// nothing.
+    /// </summary>
+    /// <typeparam name="TInput">The element type of the call's input (of dy in a backward).</typeparam>
+    void BeginCall<TInput>()
+    {
+    }
+
+    /// <summary>
     /// Forward: replaces this process's per-channel statistics with those of every process's batch together.
     /// </summary>
     /// <param name="mean">Per channel: this process's batch mean in; the whole batch's mean out.</param>

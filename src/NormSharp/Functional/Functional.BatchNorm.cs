@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using System.Numerics.Tensors;
 using NormSharp.Diagnostics;
@@ -6,7 +7,8 @@ namespace NormSharp;
 
 /// <summary>
 /// PyTorch's functional normalization ops (<c>torch.nn.functional</c>): argument checks, then kernels.
-/// No state: running statistics are updated in the tensors the caller passes.
+/// No state: running statistics are updated in the tensors the caller passes. Each op takes float or double tensors, or a
+/// float16 (<see cref="Half"/>) or <see cref="BFloat16"/> input with float per-channel tensors (mixed precision).
 /// </summary>
 public static partial class Functional
 {
@@ -96,10 +98,23 @@ public static partial class Functional
                                                         bool training, double momentum, double eps)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        (Tensor<T> output, double[] mean, double[] invStd) = NativeBatchNormCore(input, weight, bias, runningMean, runningVar, training, momentum, eps);
+        return new BatchNormResult<T>(output, ToTensor<T>(mean), ToTensor<T>(invStd));
+    }
+
+    /// <summary><see cref="NativeBatchNorm{T}"/> for any supported input type: the output, and in training the saved statistics
+    /// in double (empty in evaluation).</summary>
+    private static (Tensor<TInput> Output, double[] Mean, double[] InvStd) NativeBatchNormCore<TInput, T>(
+        Tensor<TInput> input, Tensor<T>? weight, Tensor<T>? bias, Tensor<T>? runningMean, Tensor<T>? runningVar, bool training, double momentum, double eps)
+        where TInput : unmanaged
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(input);
         int channels = input.Rank >= 2 ? (int)input.Lengths[1] : 0;
-        double[]? mean = training ? new double[channels] : null, invStd = training ? new double[channels] : null;
-        Tensor<T> output = BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, mean, invStd, null, allowInPlace: false).Output;
-        return new BatchNormResult<T>(output, ToTensor<T>(mean ?? []), ToTensor<T>(invStd ?? []));
+        double[] mean = training ? new double[channels] : [], invStd = training ? new double[channels] : [];
+        Tensor<TInput> output = BatchNormCore(input, runningMean, runningVar, weight, bias, training, momentum, eps, training ? mean : null,
+                                              training ? invStd : null, null, allowInPlace: false).Output;
+        return (output, mean, invStd);
     }
 
     /// <summary>
@@ -127,9 +142,22 @@ public static partial class Functional
                                                              bool inputGradient = true, bool weightGradient = true, bool biasGradient = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        (Tensor<T>? dx, double[]? gradWeight, double[]? gradBias) = BatchNormBackwardCore(
+            gradOutput, input, weight, runningMean, runningVar, saveMean, saveInvStd, training, eps, inputGradient, weightGradient, biasGradient);
+        return new BatchNormGradients<T>(dx, gradWeight is null ? null : ToTensor<T>(gradWeight), gradBias is null ? null : ToTensor<T>(gradBias));
+    }
+
+    /// <summary><see cref="BatchNormBackward{T}"/> for any supported input type: dx in the input's type, the parameter
+    /// gradients in double (null where not requested).</summary>
+    private static (Tensor<TInput>? InputGradient, double[]? WeightGradient, double[]? BiasGradient) BatchNormBackwardCore<TInput, T>(
+        Tensor<TInput> gradOutput, Tensor<TInput> input, Tensor<T>? weight, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? saveMean,
+        Tensor<T>? saveInvStd, bool training, double eps, bool inputGradient, bool weightGradient, bool biasGradient)
+        where TInput : unmanaged
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         ArgumentNullException.ThrowIfNull(gradOutput);
         ArgumentNullException.ThrowIfNull(input);
-        Precision.EnsureSupported<T>();
+        Precision.EnsureSupported<TInput, T>();
         if (input.Rank < 2) throw new ArgumentException(TorchMessages.FunctionalRank(input.Rank));
         if (!gradOutput.Lengths.SequenceEqual(input.Lengths))
             throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the input has shape {TorchMessages.FormatShape(input.Lengths)}.");
@@ -159,41 +187,40 @@ public static partial class Functional
 
         double[]? gradWeight = weightGradient ? new double[channels] : null;
         double[]? gradBias = biasGradient ? new double[channels] : null;
-        Tensor<T>? dx = BackwardCore(gradOutput, input, mean, invStd, scale, training, inputGradient, gradWeight, gradBias, null);
-        return new BatchNormGradients<T>(dx, gradWeight is null ? null : ToTensor<T>(gradWeight), gradBias is null ? null : ToTensor<T>(gradBias));
+        Tensor<TInput>? dx = BackwardCore(gradOutput, input, mean, invStd, scale, training, inputGradient, gradWeight, gradBias, null);
+        return (dx, gradWeight, gradBias);
     }
 
     /// <summary>Validation, then the forward kernels; modules call this to keep the statistics for backward.
     /// Returns the output, the input as the kernels read it (the input itself, or a row-major copy) and the number of
     /// values each channel's statistics were taken over.
+    /// <typeparamref name="TInput"/>: the input's and output's element type, <typeparamref name="T"/> itself, or Half or
+    /// BFloat16 with float per-channel tensors (mixed precision, <see cref="MixedPrecisionExecution"/>).
     /// <paramref name="allowInPlace"/>: whether the destination may be the input's own elements.
     /// <paramref name="exchange"/> (training): the statistics are every process's together; the one-value check is then the
     /// exchange's, on the whole batch's count.</summary>
-    internal static (Tensor<T> Output, Tensor<T> Input, long Count) BatchNormCore<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar,
-                                                                        Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum,
-                                                                        double eps, double[]? savedMean, double[]? savedInvStd,
-                                                                        Tensor<T>? destination, bool allowInPlace,
-                                                                        IBatchStatisticsExchange? exchange = null)
+    internal static (Tensor<TInput> Output, Tensor<TInput> Input, long Count) BatchNormCore<TInput, T>(
+        Tensor<TInput> input, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum,
+        double eps, double[]? savedMean, double[]? savedInvStd, Tensor<TInput>? destination, bool allowInPlace, IBatchStatisticsExchange? exchange = null)
+        where TInput : unmanaged
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
-        Precision.EnsureSupported<T>();
+        Precision.EnsureSupported<TInput, T>();
         exchange = training ? exchange : null;
         string? error = ValidateBatchNorm(input.Lengths, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
                                           weight?.FlattenedLength, bias?.FlattenedLength, training, eps, localBatchIsWhole: exchange is null);
         if (error is not null) throw new ArgumentException(error);
         if (input.Rank < 2) return EmptyVector(input, destination, allowInPlace);
 
-        (Tensor<T> x, NormLayout layout) = Readable(input);
-        Tensor<T> output;
+        (Tensor<TInput> x, NormLayout layout) = Readable(input);
+        Tensor<TInput> output;
         if (destination is null) output = layout.AllocateLike(x);
         else if (layout.Matches(destination, x.Lengths)) output = destination;
         else throw new ArgumentException(
             $"destination must have the input's shape {TorchMessages.FormatShape(x.Lengths)} and layout ({(layout.IsChannelsLast ? "channels-last" : "row-major")}).",
             nameof(destination));
-        EnsureNoSharedMemory<T>([new(input, "input", false), new(destination, "destination", true), new(runningMean, "running_mean", training),
-                                 new(runningVar, "running_var", training), new(weight, "weight", false), new(bias, "bias", false)],
-                                allowInPlace ? (0, 1) : null);
+        EnsureForwardArgumentsApart(input, destination, allowInPlace, runningMean, runningVar, training, weight, bias);
         bool updates = training && (x.FlattenedLength > 0 || exchange is not null);
         if (updates)
         {
@@ -214,8 +241,8 @@ public static partial class Functional
             return (output, x, whole);
         }
 
-        long count = BatchNormExecution.Run(layout, x, output, rm, rv, Dense(weight), Dense(bias), training, momentum, eps, savedMean, savedInvStd,
-                                            exchange: exchange);
+        long count = RunForward(layout, x, output, rm, rv, Dense(weight), Dense(bias), training, momentum, eps, savedMean, savedInvStd,
+                                exchange: exchange, statisticsInInputType: WithoutFloatTensors<TInput, T>(runningMean, runningVar, weight, bias));
         if (training)
         {
             WriteBack(rm, runningMean);
@@ -223,6 +250,57 @@ public static partial class Functional
         }
 
         return (output, x, count);
+    }
+
+    /// <summary>The forward kernels (<see cref="BatchNormExecution.Run{T}"/>'s arguments and result): in T when the input is
+    /// T, in float over 16-bit storage otherwise (<see cref="MixedPrecisionExecution"/>; T is then float).
+    /// <paramref name="statisticsInInputType"/>: a mixed-precision call without any float per-channel tensor, whose statistics
+    /// PyTorch keeps in the input's type (<see cref="WithoutFloatTensors"/>).</summary>
+    internal static long RunForward<TInput, T>(NormLayout layout, Tensor<TInput> x, Tensor<TInput> y, Tensor<T>? runningMean, Tensor<T>? runningVar,
+                                               Tensor<T>? weight, Tensor<T>? bias, bool training, double momentum, double eps,
+                                               double[]? savedMean, double[]? savedInvStd, double[]? savedUnbiasedVar = null,
+                                               IBatchStatisticsExchange? exchange = null, double[]? savedBiasedVar = null, bool statisticsInInputType = false)
+        where TInput : unmanaged
+        where T : unmanaged, IFloatingPointIeee754<T> =>
+        typeof(TInput) == typeof(T)
+            ? BatchNormExecution.Run(layout, As<T>(x), As<T>(y), runningMean, runningVar, weight, bias, training, momentum, eps, savedMean, savedInvStd,
+                                     savedUnbiasedVar, exchange, savedBiasedVar)
+            : MixedPrecisionExecution.Run(layout, x, y, As<float>(runningMean), As<float>(runningVar), As<float>(weight), As<float>(bias), training,
+                                          momentum, eps, savedMean, savedInvStd, savedUnbiasedVar, exchange, savedBiasedVar, statisticsInInputType);
+
+    /// <summary>
+    /// Whether a call on a 16-bit input has no float per-channel tensor at all (the ones it is given: weight, bias, running
+    /// statistics). ATen decides mixed precision from the first defined parameter's type (<c>is_mixed_type</c>); with none,
+    /// the op runs in the input's type, and the batch statistics it saves and normalizes with are float16 or bfloat16 values.
+    /// </summary>
+    internal static bool WithoutFloatTensors<TInput, T>(Tensor<T>? first, Tensor<T>? second, Tensor<T>? third, Tensor<T>? fourth) =>
+        typeof(TInput) != typeof(T) && first is null && second is null && third is null && fourth is null;
+
+    /// <summary>A tensor as the type its element type is known to be (the callers have compared the types).</summary>
+    [return: NotNullIfNotNull(nameof(tensor))]
+    private static Tensor<TTo>? As<TTo>(object? tensor) => (Tensor<TTo>?)tensor;
+
+    /// <summary>
+    /// A forward's shared-memory check: the destination (and the running statistics, in training) must not overlap another
+    /// argument; the input may be the destination itself when <paramref name="allowInPlace"/>. Tensors of different element
+    /// types never share memory (each lies in an array of its own type), so mixed precision checks its two groups apart.
+    /// </summary>
+    internal static void EnsureForwardArgumentsApart<TInput, T>(Tensor<TInput> input, Tensor<TInput>? destination, bool allowInPlace,
+                                                               Tensor<T>? runningMean, Tensor<T>? runningVar, bool runningStatisticsWritten,
+                                                               Tensor<T>? weight, Tensor<T>? bias)
+    {
+        (int, int)? inPlace = allowInPlace ? (0, 1) : null;
+        if (typeof(TInput) == typeof(T))
+        {
+            EnsureNoSharedMemory<T>([new(As<T>(input), "input", false), new(As<T>(destination), "destination", true),
+                                     new(runningMean, "running_mean", runningStatisticsWritten), new(runningVar, "running_var", runningStatisticsWritten),
+                                     new(weight, "weight", false), new(bias, "bias", false)], inPlace);
+            return;
+        }
+
+        EnsureNoSharedMemory<TInput>([new(input, "input", false), new(destination, "destination", true)], inPlace);
+        EnsureNoSharedMemory<T>([new(runningMean, "running_mean", runningStatisticsWritten), new(runningVar, "running_var", runningStatisticsWritten),
+                                 new(weight, "weight", false), new(bias, "bias", false)]);
     }
 
     /// <summary>
@@ -256,7 +334,7 @@ public static partial class Functional
                                                ReadOnlySpan<double> weight, bool batchStatistics, bool inputGradient,
                                                Span<double> gradWeight, Span<double> gradBias, Tensor<T>? destination,
                                                NormLayout? groupedLayout = null, IBatchStatisticsExchange? exchange = null, long count = 0)
-        where T : unmanaged, IFloatingPointIeee754<T>
+        where T : unmanaged
     {
         EnsureNoSharedMemory<T>([new(gradOutput, "gradOutput", false), new(input, "the saved input", false), new(destination, "destination", true)]);
 
@@ -280,7 +358,15 @@ public static partial class Functional
         }
 
         if (x.FlattenedLength > 0)
-            BatchNormBackwardExecution.Run(layout, x, dy, dx, mean, invStd, weight, batchStatistics, gradWeight, gradBias, exchange, count);
+        {
+            // float and double in their own type; Half and BFloat16 in float (mixed precision).
+            if (typeof(T) == typeof(float))
+                BatchNormBackwardExecution.Run(layout, As<float>(x), As<float>(dy), As<float>(dx), mean, invStd, weight, batchStatistics, gradWeight, gradBias, exchange, count);
+            else if (typeof(T) == typeof(double))
+                BatchNormBackwardExecution.Run(layout, As<double>(x), As<double>(dy), As<double>(dx), mean, invStd, weight, batchStatistics, gradWeight, gradBias, exchange, count);
+            else
+                MixedPrecisionExecution.Backward(layout, x, dy, dx, mean, invStd, weight, batchStatistics, gradWeight, gradBias, exchange, count);
+        }
         else
         {
             gradWeight.Clear();

@@ -41,8 +41,18 @@ public static partial class Functional
     public static BatchNormStatistics<T> BatchNormUpdateStats<T>(Tensor<T> input, Tensor<T>? runningMean, Tensor<T>? runningVar, double momentum)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        (double[] mean, double[] variance) = BatchNormUpdateStatsCore(input, runningMean, runningVar, momentum);
+        return new BatchNormStatistics<T>(ToTensor<T>(mean), ToTensor<T>(variance));
+    }
+
+    /// <summary><see cref="BatchNormUpdateStats{T}"/> for any supported input type: the mean and biased variance in double.</summary>
+    private static (double[] Mean, double[] Variance) BatchNormUpdateStatsCore<TInput, T>(Tensor<TInput> input, Tensor<T>? runningMean,
+                                                                                         Tensor<T>? runningVar, double momentum)
+        where TInput : unmanaged
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         ArgumentNullException.ThrowIfNull(input);
-        Precision.EnsureSupported<T>();
+        Precision.EnsureSupported<TInput, T>();
         // ATen's order: input.size(1), the element count, then (NormSharp's addition) the lengths of the running statistics.
         if (input.Rank < 2) throw new ArgumentException(TorchMessages.DimensionOutOfRange(1, input.Rank));
         if (input.FlattenedLength == 0) throw new ArgumentException(TorchMessages.InputMustHaveElements(input.Lengths));
@@ -51,19 +61,21 @@ public static partial class Functional
             throw new ArgumentException(TorchMessages.ShouldContainElements("running_mean", channels, (nint)runningMean.FlattenedLength));
         if (runningVar is not null && runningVar.FlattenedLength != channels)
             throw new ArgumentException(TorchMessages.ShouldContainElements("running_var", channels, (nint)runningVar.FlattenedLength));
-        EnsureNoSharedMemory<T>([new(input, "input", false), new(runningMean, "running_mean", true), new(runningVar, "running_var", true)]);
+        if (typeof(TInput) == typeof(T))
+            EnsureNoSharedMemory<T>([new(As<T>(input), "input", false), new(runningMean, "running_mean", true), new(runningVar, "running_var", true)]);
+        else EnsureNoSharedMemory<T>([new(runningMean, "running_mean", true), new(runningVar, "running_var", true)]);
         EnsureDistinctElements(runningMean, "running_mean");
         EnsureDistinctElements(runningVar, "running_var");
 
-        (Tensor<T> x, NormLayout layout) = Readable(input);
+        (Tensor<TInput> x, NormLayout layout) = Readable(input);
         Tensor<T>? rm = Dense(runningMean), rv = Dense(runningVar);
         var mean = new double[channels];
         var variance = new double[channels];
         // The training forward's statistics pass and update; its normalized output is not wanted (eps only shapes it).
-        BatchNormExecution.Run(layout, x, layout.AllocateLike(x), rm, rv, null, null, training: true, momentum, eps: 0, mean, null,
-                               savedBiasedVar: variance);
+        RunForward(layout, x, layout.AllocateLike(x), rm, rv, null, null, training: true, momentum, eps: 0, mean, null, savedBiasedVar: variance,
+                   statisticsInInputType: WithoutFloatTensors<TInput, T>(runningMean, runningVar, null, null));
         WriteBack(rm, runningMean);
         WriteBack(rv, runningVar);
-        return new BatchNormStatistics<T>(ToTensor<T>(mean), ToTensor<T>(variance));
+        return (mean, variance);
     }
 }

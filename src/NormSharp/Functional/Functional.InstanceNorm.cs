@@ -119,9 +119,22 @@ public static partial class Functional
                                                                 bool inputGradient = true, bool weightGradient = true, bool biasGradient = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        (Tensor<T>? dx, double[]? weightSums, double[]? biasSums) = InstanceNormBackwardCore(
+            gradOutput, input, weight, runningMean, runningVar, useInputStats, eps, inputGradient, weightGradient, biasGradient);
+        return new BatchNormGradients<T>(dx, weightSums is null ? null : ToTensor<T>(weightSums), biasSums is null ? null : ToTensor<T>(biasSums));
+    }
+
+    /// <summary><see cref="InstanceNormBackward{T}"/> for any supported input type: dx in the input's type, the (C) parameter
+    /// gradients in double (null where not requested).</summary>
+    private static (Tensor<TInput>? InputGradient, double[]? WeightGradient, double[]? BiasGradient) InstanceNormBackwardCore<TInput, T>(
+        Tensor<TInput> gradOutput, Tensor<TInput> input, Tensor<T>? weight, Tensor<T>? runningMean, Tensor<T>? runningVar, bool useInputStats,
+        double eps, bool inputGradient, bool weightGradient, bool biasGradient)
+        where TInput : unmanaged
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
         ArgumentNullException.ThrowIfNull(gradOutput);
         ArgumentNullException.ThrowIfNull(input);
-        Precision.EnsureSupported<T>();
+        Precision.EnsureSupported<TInput, T>();
         string? error = ValidateInstanceNorm(input.Lengths, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
                                              weight?.FlattenedLength, null, useInputStats);
         if (error is not null) throw new ArgumentException(error);
@@ -132,7 +145,7 @@ public static partial class Functional
         int spatial = (int)(ValuesPerChannel(input.Lengths) / Math.Max(1, batch));
         int groups = batch * channels;
         var layout = new NormLayout(1, groups, spatial, spatial == 1, false);
-        Tensor<T> x = TensorStorage.RowMajor(input);
+        Tensor<TInput> x = TensorStorage.RowMajor(input);
         var mean = new double[groups];
         var invStd = new double[groups];
         var scale = new double[groups];
@@ -141,7 +154,10 @@ public static partial class Functional
             if (useInputStats)
             {
                 // The forward's statistics, computed again as the forward computed them (its output is not wanted).
-                BatchNormExecution.Run(layout, x, layout.AllocateLike(x), null, null, null, null, training: true, momentum: 0, eps, mean, invStd);
+                // (Without weight or running statistics the forward is taken to have had no bias either: its statistics are
+                // then the input type's, as a mixed-precision forward without float tensors keeps them.)
+                RunForward<TInput, T>(layout, x, layout.AllocateLike(x), null, null, null, null, training: true, momentum: 0, eps, mean, invStd,
+                                      statisticsInInputType: WithoutFloatTensors<TInput, T>(runningMean, runningVar, weight, null));
             }
             else
             {
@@ -158,19 +174,19 @@ public static partial class Functional
         Span<T> w = weight is null ? default : TensorStorage.Span(Dense(weight)!);
         for (int g = 0; g < groups; g++) scale[g] = w.IsEmpty ? 1.0 : double.CreateTruncating(w[g % channels]);
         double[]? planeWeight = weightGradient ? new double[groups] : null, planeBias = biasGradient ? new double[groups] : null;
-        Tensor<T>? dx = BackwardCore(TensorStorage.RowMajor(gradOutput), x, mean, invStd, scale, useInputStats, inputGradient,
-                                     planeWeight, planeBias, null, layout);
-        return new BatchNormGradients<T>(dx, SumOverSamples<T>(planeWeight, channels), SumOverSamples<T>(planeBias, channels));
+        Tensor<TInput>? dx = BackwardCore(TensorStorage.RowMajor(gradOutput), x, mean, invStd, scale, useInputStats, inputGradient,
+                                          planeWeight, planeBias, null, layout);
+        return (dx, SumOverSamples(planeWeight, channels), SumOverSamples(planeBias, channels));
     }
 
-    /// <summary>A (C) tensor from per-plane values: channel c is the sum over the samples of plane n·C + c, in sample order.</summary>
-    private static Tensor<T>? SumOverSamples<T>(double[]? planes, int channels) where T : IFloatingPointIeee754<T>
+    /// <summary>Per-channel sums of per-plane values: channel c is the sum over the samples of plane n·C + c, in sample order.</summary>
+    private static double[]? SumOverSamples(double[]? planes, int channels)
     {
         if (planes is null) return null;
         var sums = new double[channels];
         for (int c = 0; c < channels; c++)
             for (int g = c; g < planes.Length; g += channels) sums[c] += planes[g];
-        return ToTensor<T>(sums);
+        return sums;
     }
 
     /// <summary>Validation, the kernels over the (1, N·C, *) view, then the running-statistics write-back. Returns the
@@ -182,23 +198,22 @@ public static partial class Functional
     /// as <see cref="InstanceNormRunningUpdate"/> decides it (the caller decides, once). <paramref name="observer"/> (with input
     /// statistics): handed each plane's (mean, m2, count) before the running update, as the executor hands an exchange; it
     /// must leave them as they are (a module's recalibration recorder).</summary>
-    internal static (Tensor<T> Output, Tensor<T> Input, NormLayout Layout) InstanceNormCore<T>(
-        Tensor<T> input, ReadOnlySpan<nint> batchedShape, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight,
-        Tensor<T>? bias, bool useInputStats, double momentum, double eps, double[]? savedMean, double[]? savedInvStd, Tensor<T>? destination,
+    internal static (Tensor<TInput> Output, Tensor<TInput> Input, NormLayout Layout) InstanceNormCore<TInput, T>(
+        Tensor<TInput> input, ReadOnlySpan<nint> batchedShape, Tensor<T>? runningMean, Tensor<T>? runningVar, Tensor<T>? weight,
+        Tensor<T>? bias, bool useInputStats, double momentum, double eps, double[]? savedMean, double[]? savedInvStd, Tensor<TInput>? destination,
         bool allowInPlace, RunningUpdate update, IBatchStatisticsExchange? observer = null)
+        where TInput : unmanaged
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(input);
-        Precision.EnsureSupported<T>();
+        Precision.EnsureSupported<TInput, T>();
         string? error = ValidateInstanceNorm(batchedShape, runningMean?.FlattenedLength, runningVar?.FlattenedLength,
                                              weight?.FlattenedLength, bias?.FlattenedLength, useInputStats);
         if (error is not null) throw new ArgumentException(error);
         if (destination is not null && (!TensorStorage.IsRowMajor(destination) || !destination.Lengths.SequenceEqual(input.Lengths)))
             throw new ArgumentException($"destination must be a row-major tensor of the input's shape {TorchMessages.FormatShape(input.Lengths)}.",
                                         nameof(destination));
-        EnsureNoSharedMemory<T>([new(input, "input", false), new(destination, "destination", true), new(runningMean, "running_mean", true),
-                                 new(runningVar, "running_var", true), new(weight, "weight", false), new(bias, "bias", false)],
-                                allowInPlace ? (0, 1) : null);
+        EnsureForwardArgumentsApart(input, destination, allowInPlace, runningMean, runningVar, runningStatisticsWritten: true, weight, bias);
         if (update is RunningUpdate.Blend or RunningUpdate.BecomesNaN)
         {
             EnsureDistinctElements(runningMean, "running_mean");
@@ -211,8 +226,8 @@ public static partial class Functional
         int spatial = (int)(ValuesPerChannel(batchedShape) / Math.Max(1, batch));
         int groups = batch * channels;
         var layout = new NormLayout(1, groups, spatial, spatial == 1, false);
-        Tensor<T> x = TensorStorage.RowMajor(input);
-        Tensor<T> output = destination ?? Tensor.CreateFromShapeUninitialized<T>(input.Lengths);
+        Tensor<TInput> x = TensorStorage.RowMajor(input);
+        Tensor<TInput> output = destination ?? Tensor.CreateFromShapeUninitialized<TInput>(input.Lengths);
 
         if (x.FlattenedLength == 0)
         {
@@ -233,9 +248,10 @@ public static partial class Functional
         bool updates = update == RunningUpdate.Blend;
         double[]? planeMean = updates ? savedMean ?? new double[groups] : savedMean;
         double[]? planeVar = updates ? ScratchBuffers<double>.PlaneVariances(groups) : null;
-        BatchNormExecution.Run(layout, x, output, useInputStats ? null : rm, useInputStats ? null : rv,
-                               Dense(weight), Dense(bias), useInputStats, momentum, eps, planeMean, savedInvStd, planeVar,
-                               exchange: useInputStats ? observer : null);
+        Tensor<T>? normalizingMean = useInputStats ? null : rm, normalizingVar = useInputStats ? null : rv;
+        RunForward(layout, x, output, normalizingMean, normalizingVar, Dense(weight), Dense(bias), useInputStats, momentum, eps, planeMean,
+                   savedInvStd, planeVar, exchange: useInputStats ? observer : null,
+                   statisticsInInputType: WithoutFloatTensors<TInput, T>(runningMean, runningVar, weight, bias));
         if (updates)
         {
             UpdateInstanceRunningStatistics(TensorStorage.Span(rm!), planeMean!, batch, momentum);

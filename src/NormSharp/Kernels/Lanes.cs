@@ -15,8 +15,9 @@ namespace NormSharp.Kernels;
 /// <remarks>
 /// Every operation is lane by lane with one IEEE rounding (the fused multiply-add included), so a kernel gives the same
 /// bits at every width as long as each lane sees the same values in the same order. <typeparamref name="T"/> is the
-/// lanes' type: double for the reductions' accumulators, which widen float values as they load them, or the element
-/// type for maps, which compute in it. float and double are the only element types.
+/// lanes' type: double for the reductions' accumulators, which widen float, float16 and bfloat16 values as they load
+/// them, or the element type for maps, which compute in it. float and double are the only lane types; maps over 16-bit
+/// storage compute in float (<see cref="HalfConversion"/>).
 /// <para>A kernel is a public entry (preconditions as Debug.Assert, then the choice of width, inlined into its caller),
 /// a root per width marked AggressiveOptimization, and loops over blocks that inline into the root. The roots skip
 /// tiering because their unoptimized code, with the lane operations not inlined, runs many times slower than
@@ -38,7 +39,9 @@ internal interface ILanes<TSelf, T> :
     /// <summary>Every lane <paramref name="value"/>.</summary>
     static abstract TSelf Create(T value);
 
-    /// <summary>The <see cref="Count"/> values from source[index]: of type T, or float values widened to double lanes.</summary>
+    /// <summary>The <see cref="Count"/> values from source[index]: of type T, or float, float16 (<see cref="Half"/>) or
+    /// <see cref="BFloat16"/> values widened to double lanes (exactly; <see cref="HalfConversion"/>), reading no memory past
+    /// the last of them.</summary>
     static abstract TSelf Load<TSource>(ReadOnlySpan<TSource> source, int index) where TSource : unmanaged;
 
     /// <summary>Writes the lanes to destination[index], ..., destination[index + Count - 1].</summary>
@@ -63,8 +66,11 @@ internal static class Spans
     /// <summary>Whether <paramref name="count"/> values from <paramref name="index"/> lie inside a span of <paramref name="length"/>.</summary>
     public static bool Inside(int index, int count, int length) => index >= 0 && (long)index + count <= length;
 
-    /// <summary>Whether lanes of <typeparamref name="T"/> load <typeparamref name="TSource"/>: the same type, or float widened to double.</summary>
-    public static bool Loads<TSource, T>() => typeof(TSource) == typeof(T) || (typeof(TSource) == typeof(float) && typeof(T) == typeof(double));
+    /// <summary>Whether lanes of <typeparamref name="T"/> load <typeparamref name="TSource"/>: the same type, or float, float16 or
+    /// bfloat16 widened to double.</summary>
+    public static bool Loads<TSource, T>() =>
+        typeof(TSource) == typeof(T)
+        || ((typeof(TSource) == typeof(float) || HalfConversion.IsSixteenBit<TSource>()) && typeof(T) == typeof(double));
 
     /// <summary>Whether the two start at the same address: a map's output is its input (in place).</summary>
     public static bool SameStart<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> output) =>
@@ -93,6 +99,13 @@ internal readonly struct Lanes512<T>(Vector512<T> value) : ILanes<Lanes512<T>, T
         Debug.Assert(Spans.Loads<TSource, T>() && Spans.Inside(index, Count, source.Length));
         ref TSource at = ref Unsafe.Add(ref MemoryMarshal.GetReference(source), index);
         if (typeof(TSource) == typeof(T)) return new(Vector512.LoadUnsafe(ref Unsafe.As<TSource, T>(ref at)));
+        if (HalfConversion.IsSixteenBit<TSource>())
+        {
+            // Eight 16-bit values are 16 bytes: widened to float in a Vector256, then to double.
+            Vector256<uint> eight = Vector256.WidenLower(Vector128.LoadUnsafe(ref Unsafe.As<TSource, ushort>(ref at)).ToVector256Unsafe());
+            return new(Vector512.WidenLower(HalfConversion.ToSingle<TSource>(eight).ToVector512Unsafe()).As<double, T>());
+        }
+
         return new(Vector512.WidenLower(Vector256.LoadUnsafe(ref Unsafe.As<TSource, float>(ref at)).ToVector512Unsafe()).As<double, T>());
     }
 
@@ -146,6 +159,13 @@ internal readonly struct Lanes256<T>(Vector256<T> value) : ILanes<Lanes256<T>, T
         Debug.Assert(Spans.Loads<TSource, T>() && Spans.Inside(index, Count, source.Length));
         ref TSource at = ref Unsafe.Add(ref MemoryMarshal.GetReference(source), index);
         if (typeof(TSource) == typeof(T)) return new(Vector256.LoadUnsafe(ref Unsafe.As<TSource, T>(ref at)));
+        if (HalfConversion.IsSixteenBit<TSource>())
+        {
+            // Four 16-bit values are 8 bytes: read exactly those, widened to float in a Vector128, then to double.
+            Vector128<ushort> four = Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<long>(ref Unsafe.As<TSource, byte>(ref at))).AsUInt16();
+            return new(Vector256.WidenLower(HalfConversion.ToSingle<TSource>(Vector128.WidenLower(four)).ToVector256Unsafe()).As<double, T>());
+        }
+
         return new(Vector256.WidenLower(Vector128.LoadUnsafe(ref Unsafe.As<TSource, float>(ref at)).ToVector256Unsafe()).As<double, T>());
     }
 
@@ -199,6 +219,13 @@ internal readonly struct Lanes128<T>(Vector128<T> value) : ILanes<Lanes128<T>, T
         Debug.Assert(Spans.Loads<TSource, T>() && Spans.Inside(index, Count, source.Length));
         ref TSource at = ref Unsafe.Add(ref MemoryMarshal.GetReference(source), index);
         if (typeof(TSource) == typeof(T)) return new(Vector128.LoadUnsafe(ref Unsafe.As<TSource, T>(ref at)));
+        if (HalfConversion.IsSixteenBit<TSource>())
+        {
+            // Two 16-bit values are 4 bytes: read exactly those (the other lanes are converted and dropped).
+            Vector128<ushort> two16 = Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<int>(ref Unsafe.As<TSource, byte>(ref at))).AsUInt16();
+            return new(Vector128.WidenLower(HalfConversion.ToSingle<TSource>(Vector128.WidenLower(two16))).As<double, T>());
+        }
+
         // Two floats are 8 bytes: read exactly those (a 16-byte load would read past the two values).
         Vector128<float> two = Vector128.CreateScalarUnsafe(Unsafe.ReadUnaligned<long>(ref Unsafe.As<TSource, byte>(ref at))).AsSingle();
         return new(Vector128.WidenLower(two).As<double, T>());
@@ -259,7 +286,8 @@ internal readonly struct ScalarLane<T>(T value) : ILanes<ScalarLane<T>, T> where
     {
         Debug.Assert(Spans.Loads<TSource, T>() && Spans.Inside(index, Count, source.Length));
         TSource at = Unsafe.Add(ref MemoryMarshal.GetReference(source), index);
-        return new(typeof(TSource) == typeof(T) ? Unsafe.As<TSource, T>(ref at) : T.CreateTruncating(Unsafe.As<TSource, float>(ref at)));
+        if (typeof(TSource) == typeof(T)) return new(Unsafe.As<TSource, T>(ref at));
+        return new(T.CreateTruncating(HalfConversion.ToSingle(at)));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

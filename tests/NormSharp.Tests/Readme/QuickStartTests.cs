@@ -45,6 +45,31 @@ public class QuickStartTests
         Assert.Null(bn.Weight!.Grad);
     }
 
+    [Fact]
+    public void HalfPrecisionExample_RunsAsPrinted()
+    {
+        // --- README half-precision example (keep in sync with README.md) ---
+        var bn = new BatchNorm2d(64);                                         // float32 weight, bias, running statistics
+        var values = new Half[8 * 64 * 14 * 14];
+        for (int i = 0; i < values.Length; i++) values[i] = (Half)(i % 11 * 0.25f);
+        Tensor<Half> x = Tensor.Create(values, [8, 64, 14, 14]);
+        Tensor<Half> y = bn.Forward(x);                                       // float16 in, float16 out; running stats move as in float32
+        Tensor<Half> dx = bn.Backward(y);                                     // bn.Weight.Grad and bn.Bias.Grad: float32
+        Tensor<BFloat16> z = bn.Forward(Tensor.Create(values.Select(v => (BFloat16)(float)v).ToArray(), x.Lengths));
+        Tensor<Half> f = Functional.BatchNorm(x, bn.RunningMean, bn.RunningVar, bn.Weight!.Data, bn.Bias!.Data, training: false);
+        // --- end of half-precision example ---
+
+        Assert.Equal(2L, bn.NumBatchesTracked);
+        Assert.Equal(x.Lengths.ToArray(), y.Lengths.ToArray());
+        Assert.All(new[] { dx.Lengths.ToArray(), z.Lengths.ToArray(), f.Lengths.ToArray() }, lengths => Assert.Equal(x.Lengths.ToArray(), lengths));
+        Assert.IsType<Tensor<float>>(bn.Weight.Grad);
+        string readme = File.ReadAllText(Path.Combine(RepositoryPaths.Root, "README.md"));
+        foreach (string line in File.ReadAllLines(Path.Combine(RepositoryPaths.Root, "tests", "NormSharp.Tests", "Readme", "QuickStartTests.cs"))
+                                    .SkipWhile(l => !l.Contains("--- README half-precision example", StringComparison.Ordinal)).Skip(1)
+                                    .TakeWhile(l => !l.Contains("--- end of half-precision example", StringComparison.Ordinal)))
+            Assert.Contains(line.Trim(), readme, StringComparison.Ordinal);
+    }
+
     private static readonly object CurrentDirectoryLock = new();
 
     [Fact]

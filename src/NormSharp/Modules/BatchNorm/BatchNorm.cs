@@ -60,10 +60,10 @@ public abstract class BatchNorm<T> : NormBase<T>
     protected virtual string? CheckInputShape(ReadOnlySpan<nint> shape) =>
         AcceptedRanks.Contains(shape.Length) ? null : TorchMessages.ExpectedRanks(AcceptedRanks, shape.Length);
 
-    private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination, SavedForward<T> saved)
+    private protected override Tensor<TInput> ForwardCore<TInput>(Tensor<TInput> input, Tensor<TInput>? destination, SavedForward<T> saved)
     {
         ForwardDecision decision = Decide(input.Lengths, CurrentTensors);
-        ExchangeCall? call = decision.Synchronizes ? CallFor(StatisticsExchange!) : null;
+        ExchangeCall? call = decision.Synchronizes ? CallFor<TInput>(StatisticsExchange!) : null;
         RecordingExchange? recording = BeginRecording(decision.UsesInputStatistics, call);
         try
         {
@@ -73,7 +73,7 @@ public abstract class BatchNorm<T> : NormBase<T>
             int groups = input.FlattenedLength == 0 ? 0 : (int)input.Lengths[1];
             (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
             (T[] Mean, T[] Var)? snapshot = decision.NonFiniteGuard != NonFinitePolicy.Propagate ? SnapshotRunningStatistics() : null;
-            (Tensor<T> output, Tensor<T> readInput, long count) = Functional.BatchNormCore(
+            (Tensor<TInput> output, Tensor<TInput> readInput, long count) = Functional.BatchNormCore(
                 input,
                 decision.PassesRunningStatistics ? RunningMean : null,
                 decision.PassesRunningStatistics ? RunningVar : null,
@@ -95,10 +95,10 @@ public abstract class BatchNorm<T> : NormBase<T>
         }
     }
 
-    private ExchangeCall CallFor(IBatchStatisticsExchange exchange)
+    private ExchangeCall CallFor<TInput>(IBatchStatisticsExchange exchange)
     {
         if (exchangeCall is null || !ReferenceEquals(exchangeCall.Inner, exchange)) exchangeCall = new ExchangeCall(exchange);
-        return exchangeCall.Begin();
+        return exchangeCall.Begin<TInput>();
     }
 
     private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape, LayerTensors tensors) =>

@@ -16,12 +16,16 @@ internal sealed class ExchangeCall(IBatchStatisticsExchange exchange) : IBatchSt
     /// <inheritdoc/>
     public int Processes => Inner.Processes;
 
-    /// <summary>Starts a call: not reached yet.</summary>
-    public ExchangeCall Begin()
+    /// <summary>Starts a call on an input of <typeparamref name="TInput"/>: not reached yet.</summary>
+    public ExchangeCall Begin<TInput>()
     {
         Reached = false;
+        Inner.BeginCall<TInput>();
         return this;
     }
+
+    /// <inheritdoc/>
+    public void BeginCall<TInput>() => Inner.BeginCall<TInput>();
 
     /// <inheritdoc/>
     public void CombineStatistics(Span<double> mean, Span<double> m2, ref long count)

@@ -47,7 +47,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
     /// <summary>The rank of an input without the batch dimension (PyTorch's <c>_get_no_batch_dim</c>).</summary>
     private int UnbatchedRank => AcceptedRanks[0];
 
-    private protected override Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination, SavedForward<T> saved)
+    private protected override Tensor<TInput> ForwardCore<TInput>(Tensor<TInput> input, Tensor<TInput>? destination, SavedForward<T> saved)
     {
         ForwardDecision decision = Decide(input.Lengths, CurrentTensors);
         if (decision.Warning is not null) NormWarnings.Warn(this, ModuleName, decision.Warning);
@@ -59,7 +59,7 @@ public abstract class InstanceNorm<T> : NormBase<T>
         (double[] savedMean, double[] savedInvStd) = saved.Begin(groups);
         RecordingExchange? recording = BeginRecording(decision.UsesInputStatistics, null);
         (T[] Mean, T[] Var)? snapshot = decision.NonFiniteGuard != NonFinitePolicy.Propagate ? SnapshotRunningStatistics() : null;
-        (Tensor<T> output, Tensor<T> kernelInput, NormLayout layout) = Functional.InstanceNormCore(
+        (Tensor<TInput> output, Tensor<TInput> kernelInput, NormLayout layout) = Functional.InstanceNormCore(
             input, batched, RunningMean, RunningVar, Weight?.Data, Bias?.Data, decision.UsesInputStatistics, decision.Factor, Eps,
             savedMean, savedInvStd, destination, allowInPlace: false, decision.Update, recording);
         if (snapshot is { } before) ApplyNonFiniteGuard(NonFiniteChannels(savedMean.AsSpan(0, groups), savedInvStd.AsSpan(0, groups), (int)batched[1]), before);

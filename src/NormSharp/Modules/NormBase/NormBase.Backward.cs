@@ -12,8 +12,11 @@ public abstract partial class NormBase<T>
     // Per-group parameter gradients of one Backward, reused from call to call (Backward runs alone on a layer).
     private double[] gradWeight = [], gradBias = [];
 
-    /// <summary>dx for the saved forward (into <paramref name="destination"/> when given); accumulates the parameter gradients.</summary>
-    private protected Tensor<T>? BackwardFromSaved(Tensor<T> gradOutput, Tensor<T>? destination)
+    /// <summary>dx for the saved forward (into <paramref name="destination"/> when given); accumulates the parameter gradients.
+    /// <typeparamref name="TInput"/> is dy's and dx's element type, the saved forward's input's (T, or Half or BFloat16 after a
+    /// mixed-precision forward).</summary>
+    internal Tensor<TInput>? BackwardFromSaved<TInput>(Tensor<TInput> gradOutput, Tensor<TInput>? destination)
+        where TInput : unmanaged
     {
         ArgumentNullException.ThrowIfNull(gradOutput);
         EnterCall(exclusive: true, "Backward");
@@ -27,12 +30,13 @@ public abstract partial class NormBase<T>
         }
     }
 
-    private Tensor<T>? BackwardAlone(Tensor<T> gradOutput, Tensor<T>? destination)
+    private Tensor<TInput>? BackwardAlone<TInput>(Tensor<TInput> gradOutput, Tensor<TInput>? destination)
+        where TInput : unmanaged
     {
-        SavedForward<T> saved = savedForward is { Input: not null } record
+        SavedForward<T> saved = savedForward is { HasInput: true } record
             ? record
             : throw new InvalidOperationException($"{ModuleName}.Backward needs a successful Forward first: there is no saved input to differentiate.");
-        ExchangeCall? call = saved.BatchStatistics && saved.Exchange is ExchangeCall exchange ? exchange.Begin() : null;
+        ExchangeCall? call = saved.BatchStatistics && saved.Exchange is ExchangeCall exchange ? exchange.Begin<TInput>() : null;
         try
         {
             return BackwardOf(saved, gradOutput, destination, call);
@@ -45,8 +49,12 @@ public abstract partial class NormBase<T>
         }
     }
 
-    private Tensor<T>? BackwardOf(SavedForward<T> saved, Tensor<T> gradOutput, Tensor<T>? destination, ExchangeCall? call)
+    private Tensor<TInput>? BackwardOf<TInput>(SavedForward<T> saved, Tensor<TInput> gradOutput, Tensor<TInput>? destination, ExchangeCall? call)
+        where TInput : unmanaged
     {
+        if (saved.InputOf<TInput>() is not Tensor<TInput> input)
+            throw new ArgumentException($"gradOutput is a Tensor<{typeof(TInput).Name}> but the last Forward's input was a Tensor<{saved.InputType!.Name}>: " +
+                                        "the gradient has the element type of the forward's output.", nameof(gradOutput));
         if (!gradOutput.Lengths.SequenceEqual(saved.Shape))
             throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the last Forward's input had shape " +
                                         $"{TorchMessages.FormatShape(saved.Shape)}.", nameof(gradOutput));
@@ -60,8 +68,9 @@ public abstract partial class NormBase<T>
         bool weightGradient = !saved.ParametersFrozen && Weight is { RequiresGrad: true }, biasGradient = !saved.ParametersFrozen && Bias is { RequiresGrad: true };
         if (weightGradient && biasGradient && Weight!.Grad is Tensor<T> wg && Bias!.Grad is Tensor<T> bg && TensorStorage.Overlap(wg, bg))
             throw new InvalidOperationException("Weight.Grad and Bias.Grad share memory: each gradient needs a tensor of its own.");
-        if (destination is not null)
-            Functional.EnsureNoSharedMemory<T>([new(destination, "destination", true), new(Weight?.Grad, "Weight.Grad", false), new(Bias?.Grad, "Bias.Grad", false),
+        // (A mixed-precision dx cannot share memory with the float tensors: each lies in an array of its own type.)
+        if (destination is Tensor<T> sameType)
+            Functional.EnsureNoSharedMemory<T>([new(sameType, "destination", true), new(Weight?.Grad, "Weight.Grad", false), new(Bias?.Grad, "Bias.Grad", false),
                                                 new(Weight?.Data, "weight", false), new(Bias?.Data, "bias", false),
                                                 new(RunningMean, "running_mean", false), new(RunningVar, "running_var", false)]);
 
@@ -74,8 +83,8 @@ public abstract partial class NormBase<T>
 
         Span<double> weightSums = weightGradient ? gradWeight.AsSpan(0, groups) : [];
         Span<double> biasSums = biasGradient ? gradBias.AsSpan(0, groups) : [];
-        Tensor<T> dy = saved.GroupedLayout is null ? gradOutput : TensorStorage.RowMajor(gradOutput);
-        Tensor<T>? dx = Functional.BackwardCore(dy, saved.Input!, saved.Mean, saved.InvStd, saved.Weight, saved.BatchStatistics, true,
+        Tensor<TInput> dy = saved.GroupedLayout is null ? gradOutput : TensorStorage.RowMajor(gradOutput);
+        Tensor<TInput>? dx = Functional.BackwardCore(dy, input, saved.Mean, saved.InvStd, saved.Weight, saved.BatchStatistics, true,
                                                 weightSums, biasSums, destination, saved.GroupedLayout, call, saved.Count);
         if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, weightSums, NumFeatures);
         if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, biasSums, NumFeatures);

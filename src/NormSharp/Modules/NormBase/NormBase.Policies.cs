@@ -2,7 +2,7 @@ using System.Globalization;
 
 namespace NormSharp;
 
-// The statistics policies: explicit opt-ins against what PyTorch's statistics do that nobody asked for (issue 16). Every
+// The statistics policies: explicit opt-ins against what PyTorch's statistics do that nobody asked for. Every
 // default is PyTorch's behaviour. The policies are runtime settings: the state dict does not carry them (PyTorch's
 // load_state_dict would reject an extra key), so a checkpoint stays loadable by PyTorch and a loaded layer keeps its own.
 public abstract partial class NormBase<T> : IStatisticsPolicies

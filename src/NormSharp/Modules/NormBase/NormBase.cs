@@ -19,6 +19,8 @@ namespace NormSharp;
 /// overlaps another call on the same layer throws <see cref="InvalidOperationException"/> instead of corrupting the state.
 /// Attribute setters, <c>Train</c>/<c>Eval</c> and the resets must not run while a call is in progress on the layer.
 /// Separate layers are independent. docs/threading.md has the full table.</para>
+/// <para>A float layer also takes float16 and bfloat16 input, PyTorch's mixed precision: <see cref="MixedPrecision"/>'s
+/// <c>Forward</c> and <c>Backward</c> extension methods, the same call on another input type.</para>
 /// </remarks>
 public abstract partial class NormBase<T> : INormModule, ILoadPlanning
     where T : unmanaged, IFloatingPointIeee754<T>
@@ -231,8 +233,12 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
     }
 
     /// <summary>The forward of this kind of layer, after any lazy initialization: decides, runs the functional op, and keeps
-    /// what backward needs in <paramref name="saved"/> (a record of its own, published only when the forward succeeds).</summary>
-    private protected abstract Tensor<T> ForwardCore(Tensor<T> input, Tensor<T>? destination, SavedForward<T> saved);
+    /// what backward needs in <paramref name="saved"/> (a record of its own, published only when the forward succeeds).
+    /// </summary>
+    /// <typeparamref name="TInput"/> is the input's and output's element type: T, or Half or BFloat16 on a float layer (mixed
+    /// precision; the decision is the same, only the execution differs).
+    private protected abstract Tensor<TInput> ForwardCore<TInput>(Tensor<TInput> input, Tensor<TInput>? destination, SavedForward<T> saved)
+        where TInput : unmanaged;
 
     /// <summary>The plan of this kind of layer for an input shape, with the layer's tensors as <paramref name="tensors"/>
     /// describes them (its own, or those a lazy layer's first forward would create).</summary>
@@ -247,7 +253,10 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
     private protected LayerTensors CurrentTensors =>
         new(NumFeatures, Weight?.Data.FlattenedLength, Bias?.Data.FlattenedLength, RunningMean?.FlattenedLength, RunningVar?.FlattenedLength);
 
-    private Tensor<T> RunForward(Tensor<T> input, Tensor<T>? destination)
+    /// <summary>Every forward: the call guard, lazy initialization, <see cref="ForwardCore"/>, the saved record. Generic in the
+    /// input's element type so that mixed precision (<see cref="MixedPrecision"/>) runs this very code.</summary>
+    internal Tensor<TInput> RunForward<TInput>(Tensor<TInput> input, Tensor<TInput>? destination)
+        where TInput : unmanaged
     {
         ArgumentNullException.ThrowIfNull(input);
         bool exclusive = ForwardMayChangeState(input.Lengths);
@@ -264,7 +273,7 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
                 initialized = true;
             }
 
-            Tensor<T> output = ForwardCore(input, destination, record);
+            Tensor<TInput> output = ForwardCore(input, destination, record);
             if (initialized) ResetLazyHistory();
             InLazyForm = false;
             record = Interlocked.Exchange(ref savedForward, record); // publish; the previous record becomes the spare

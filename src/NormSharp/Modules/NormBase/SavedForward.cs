@@ -24,8 +24,18 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
     /// <summary>The number of groups of the forward this record describes.</summary>
     public int Groups { get; private set; }
 
-    /// <summary>The forward's input as the kernels read it (the caller's tensor, or a row-major copy of it).</summary>
-    public Tensor<T>? Input { get; private set; }
+    // The forward's input as the kernels read it (the caller's tensor, or a row-major copy of it): a Tensor<T>, or a
+    // Tensor<Half> or Tensor<BFloat16> after a mixed-precision forward.
+    private object? input;
+
+    /// <summary>Whether the record holds a completed forward.</summary>
+    public bool HasInput => input is not null;
+
+    /// <summary>The forward's input's element type, or null before a forward completed.</summary>
+    public Type? InputType => input?.GetType().GetGenericArguments()[0];
+
+    /// <summary>The forward's input as the kernels read it, when its element type is <typeparamref name="TInput"/>; else null.</summary>
+    public Tensor<TInput>? InputOf<TInput>() => input as Tensor<TInput>;
 
     /// <summary>The (1, N·C, *) planes layout InstanceNorm's kernels read the input as; null for BatchNorm.</summary>
     public NormLayout? GroupedLayout { get; private set; }
@@ -68,12 +78,13 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
         }
 
         Groups = groups;
-        Input = null;
+        input = null;
         return (mean, invStd);
     }
 
     /// <summary>Completes the record after the kernels ran: the input they read, the caller's shape, the statistics' source,
     /// and the weight per group (<paramref name="weightValues"/> of length C, read at g mod C; null for 1).</summary>
+    /// <typeparam name="TInput">The input's element type (T, or Half or BFloat16 in mixed precision).</typeparam>
     /// <param name="kernelInput">The input as the kernels read it.</param>
     /// <param name="inputShape">The caller's input shape.</param>
     /// <param name="batchStatistics">Whether the input's own statistics normalized it.</param>
@@ -81,7 +92,7 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
     /// <param name="weightValues">The (C) weight, or null for 1.</param>
     /// <param name="exchange">The exchange the statistics went through, or null.</param>
     /// <param name="count">The number of values per group's statistics (used with an exchange).</param>
-    public void Complete(Tensor<T> kernelInput, ReadOnlySpan<nint> inputShape, bool batchStatistics, NormLayout? groupedLayout,
+    public void Complete<TInput>(Tensor<TInput> kernelInput, ReadOnlySpan<nint> inputShape, bool batchStatistics, NormLayout? groupedLayout,
                          Tensor<T>? weightValues, IBatchStatisticsExchange? exchange = null, long count = 0)
     {
         if (weightValues is null) weight.AsSpan(0, Groups).Fill(1.0);
@@ -94,7 +105,7 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
         if (shape.Length < inputShape.Length) shape = new nint[inputShape.Length];
         inputShape.CopyTo(shape);
         rank = inputShape.Length;
-        Input = kernelInput;
+        input = kernelInput;
         BatchStatistics = batchStatistics;
         GroupedLayout = groupedLayout;
         Exchange = exchange;
