@@ -7,9 +7,11 @@ namespace NormSharp.Oracle.Tests;
 /// <para>u is the unit roundoff of the element type (2^-24 for float, 2^-53 for double); n the values
 /// per channel (N·S). Neither side is exact, so a bound must cover both roundings:</para>
 /// <list type="bullet">
-/// <item>The output is folded by both as <c>y = fma(x, alpha, beta)</c> with <c>beta = b - mean·alpha</c>:
-/// a few u times (|x| + |mean|)·invStd·|w| + |b|. That term is large when |mean| ≫ std (values around
-/// 1e4 with std 1): it is the input's own rounding showing through.</item>
+/// <item>libtorch folds the output as <c>y = fma(x, alpha, beta)</c> with <c>beta = b - mean·alpha</c>: its
+/// error is a few u times (|x| + |mean|)·invStd·|w| + |b|, large when |mean| ≫ std (values around 1e4 with
+/// std 1). NormSharp's transform keeps the mean out of the rounding (its error is a few u times |y| + |b|,
+/// see <c>BatchNormTransform</c>), so this term is libtorch's; <c>OffsetAccuracyOracleTests</c> checks that
+/// NormSharp is never the less accurate of the two on such data.</item>
 /// <item>libtorch accumulates float statistics of (N, C) and channels-last inputs in float (NormSharp
 /// always in double), so its mean may be off by about n·u·max|x|: hence the factor (16 + 2n). The constant
 /// 16 covers the roundings of the fold and of invStd on both sides (each side up to about 3u of the scale;
@@ -22,8 +24,9 @@ namespace NormSharp.Oracle.Tests;
 /// </list>
 /// <item>Gradients: dx = w·invStd·(dy - Σdy/M - x̂·Σ(dy·x̂)/M) is a difference of sums over M values, so its
 /// error is about (16 + 4n)·u·w·invStd·max|dy|·(1 + max|x̂|²), times the conditioning 1 + (|x| + |mean|)·invStd
-/// of the float subtraction x - mean. dweight = Σ dy·x̂ and dbias = Σ dy are sums of n terms: (16 + 4n)·u·n·max|dy|
-/// times max|x̂| (conditioned the same way) and 1.</item>
+/// of libtorch's float subtraction x - mean (NormSharp's dx does not carry it: <c>BatchNormBackward</c>).
+/// dweight = Σ dy·x̂ and dbias = Σ dy are sums of n terms: (16 + 4n)·u·n·max|dy| times max|x̂| (conditioned
+/// the same way) and 1.</item>
 /// <para>For double, u = 1.1e-16 makes every bound near machine precision. The counter and which tensors
 /// exist (null or not) must match exactly.</para>
 /// </remarks>

@@ -38,7 +38,7 @@ internal static unsafe class BatchNormBackwardExecution
             work.Dx = pdx;
             work.Partials = pDoubles;
             work.Mean = pDoubles + layout.PartialsLength;
-            work.MeanT = pParameters;
+            work.Centre = pParameters;
             work.GradMean = pParameters + channels;
             work.K = pParameters + 2 * channels;
             work.Scale = pParameters + 3 * channels;
@@ -61,10 +61,14 @@ internal static unsafe class BatchNormBackwardExecution
             if (batchStatistics) exchange?.SumGradientStatistics(sumsDy, dots);
             for (int c = 0; c < channels; c++)
             {
-                double sumDy = sumsDy[c], dotP = dots[c];
-                work.MeanT[c] = T.CreateTruncating(mean[c]);
-                work.GradMean[c] = T.CreateTruncating(sumDy * inverseCount);
-                work.K[c] = T.CreateTruncating(dotP * invStd[c] * invStd[c] * inverseCount);
+                double sumDy = sumsDy[c], dotP = dots[c], k = dotP * invStd[c] * invStd[c] * inverseCount;
+                // The kernel subtracts the mean rounded to T; what rounding left of it moves into gradMean, in double
+                // (see BatchNormBackward's remarks).
+                T centre = T.CreateTruncating(mean[c]);
+                double rest = T.IsFinite(centre) ? mean[c] - double.CreateTruncating(centre) : 0;
+                work.Centre[c] = centre;
+                work.GradMean[c] = T.CreateTruncating(Math.FusedMultiplyAdd(-rest, k, sumDy * inverseCount));
+                work.K[c] = T.CreateTruncating(k);
                 work.Scale[c] = T.CreateTruncating(invStd[c] * weight[c]);
             }
 
@@ -83,7 +87,7 @@ internal static unsafe class BatchNormBackwardExecution
         [ThreadStatic]
         private static BackwardWork<T>? cached;
 
-        public T* X, Dy, Dx, MeanT, GradMean, K, Scale;
+        public T* X, Dy, Dx, Centre, GradMean, K, Scale;
         public double* Partials, Mean;
         public NormLayout Layout;
         public int Phase;
@@ -137,7 +141,7 @@ internal static unsafe class BatchNormBackwardExecution
                 (int first, int rows) = l.RowBlock(index);
                 long offset = (long)first * channels;
                 BatchNormBackward.InputGradientRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels),
-                                                    new Span<T>(Dx + offset, rows * channels), rows, new ReadOnlySpan<T>(MeanT, channels),
+                                                    new Span<T>(Dx + offset, rows * channels), rows, new ReadOnlySpan<T>(Centre, channels),
                                                     new ReadOnlySpan<T>(GradMean, channels), new ReadOnlySpan<T>(K, channels),
                                                     new ReadOnlySpan<T>(Scale, channels), BatchStatistics);
                 return;
@@ -149,7 +153,7 @@ internal static unsafe class BatchNormBackwardExecution
                 int ch = p % channels;
                 long offset = (long)p * l.Spatial;
                 BatchNormBackward.InputGradientRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial),
-                                                   new Span<T>(Dx + offset, l.Spatial), MeanT[ch], GradMean[ch], K[ch], Scale[ch], BatchStatistics);
+                                                   new Span<T>(Dx + offset, l.Spatial), Centre[ch], GradMean[ch], K[ch], Scale[ch], BatchStatistics);
             }
         }
     }

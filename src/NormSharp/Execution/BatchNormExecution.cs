@@ -7,7 +7,7 @@ namespace NormSharp;
 /// <summary>
 /// Runs the forward kernels over a validated, non-empty input whose layout the kernels read directly
 /// (<see cref="NormLayout"/>). Training: the moments pass (one read of memory, each L1-sized chunk read twice:
-/// <see cref="ShiftedMoments"/>), a per-channel finish (mean, invStd, running update, the folded alpha and beta),
+/// <see cref="ShiftedMoments"/>), a per-channel finish (mean, invStd, running update, the folded centre, alpha and beta),
 /// then one read-and-write pass. Evaluation: the fold from the running statistics, then the same single pass.
 /// Work is cut into items by the shape alone (about 64K elements each), partial results are combined in item
 /// order: the bits do not depend on the degree of parallelism.
@@ -33,7 +33,7 @@ internal static unsafe class BatchNormExecution
         Span<T> rv = runningVar is null ? default : TensorStorage.Span(runningVar);
         Span<T> w = weight is null ? default : TensorStorage.Span(weight);
         Span<T> b = bias is null ? default : TensorStorage.Span(bias);
-        T[] folded = ScratchBuffers<T>.ScaleAndShift(2 * channels);
+        T[] folded = ScratchBuffers<T>.ScaleAndShift(3 * channels);
         ForwardWork<T> work = ForwardWork<T>.ForThisThread;
         work.Layout = layout;
         int momentItems = layout.ReductionItems, partials = layout.MomentPartials;
@@ -49,6 +49,7 @@ internal static unsafe class BatchNormExecution
             work.Y = py;
             work.Alpha = pFolded;
             work.Beta = pFolded + channels;
+            work.Centre = pFolded + 2 * channels;
             if (training)
             {
                 work.Partials = pMoments;
@@ -69,7 +70,7 @@ internal static unsafe class BatchNormExecution
                     double invStd = ShiftedMoments.InvStd(varSum * inverseCount, eps);
                     if (!rm.IsEmpty) rm[c] = RunningStatistics.Blend(rm[c], mean, momentum);
                     if (!rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSum * inverseCountLessOne, momentum);
-                    Fold(work, c, T.CreateTruncating(mean), T.CreateTruncating(invStd), w, b);
+                    Fold(work, c, mean, invStd, w, b);
                     if (savedMean is not null) savedMean[c] = mean;
                     if (savedInvStd is not null) savedInvStd[c] = invStd;
                     if (savedUnbiasedVar is not null) savedUnbiasedVar[c] = varSum * inverseCountLessOne;
@@ -81,10 +82,10 @@ internal static unsafe class BatchNormExecution
                 for (int c = 0; c < channels; c++)
                 {
                     // One square root per channel, in double (libtorch's backward also recomputes it in double).
-                    T mean = rm[c % rm.Length];
+                    double mean = double.CreateTruncating(rm[c % rm.Length]);
                     double invStd = 1.0 / Math.Sqrt(double.CreateTruncating(rv[c % rv.Length]) + eps);
-                    Fold(work, c, mean, T.CreateTruncating(invStd), w, b);
-                    if (savedMean is not null) savedMean[c] = double.CreateTruncating(mean);
+                    Fold(work, c, mean, invStd, w, b);
+                    if (savedMean is not null) savedMean[c] = mean;
                     if (savedInvStd is not null) savedInvStd[c] = invStd;
                 }
             }
@@ -127,11 +128,12 @@ internal static unsafe class BatchNormExecution
         return count;
     }
 
-    private static void Fold<T>(ForwardWork<T> work, int c, T mean, T invStd, Span<T> weight, Span<T> bias)
+    private static void Fold<T>(ForwardWork<T> work, int c, double mean, double invStd, Span<T> weight, Span<T> bias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        (T alpha, T beta) = BatchNormTransform.ScaleAndShift(mean, invStd, weight.IsEmpty ? T.One : weight[c % weight.Length],
-                                                                   bias.IsEmpty ? T.Zero : bias[c % bias.Length]);
+        (T centre, T alpha, T beta) = BatchNormTransform.Coefficients(mean, invStd, weight.IsEmpty ? T.One : weight[c % weight.Length],
+                                                                      bias.IsEmpty ? T.Zero : bias[c % bias.Length]);
+        work.Centre[c] = centre;
         work.Alpha[c] = alpha;
         work.Beta[c] = beta;
     }
@@ -143,7 +145,7 @@ internal static unsafe class BatchNormExecution
         [ThreadStatic]
         private static ForwardWork<T>? cached;
 
-        public T* X, Y, Alpha, Beta;
+        public T* X, Y, Centre, Alpha, Beta;
         public double* Partials;
         public int PartialCount;
         public NormLayout Layout;
@@ -194,7 +196,7 @@ internal static unsafe class BatchNormExecution
                 (int first, int rows) = l.RowBlock(index);
                 long offset = (long)first * l.Channels;
                 BatchNormTransform.ApplyRows(new ReadOnlySpan<T>(X + offset, rows * l.Channels), new Span<T>(Y + offset, rows * l.Channels), rows,
-                                             new ReadOnlySpan<T>(Alpha, l.Channels), new ReadOnlySpan<T>(Beta, l.Channels));
+                                             new ReadOnlySpan<T>(Centre, l.Channels), new ReadOnlySpan<T>(Alpha, l.Channels), new ReadOnlySpan<T>(Beta, l.Channels));
                 return;
             }
 
@@ -203,7 +205,8 @@ internal static unsafe class BatchNormExecution
             {
                 int channel = p % l.Channels;
                 long offset = (long)p * l.Spatial;
-                BatchNormTransform.ApplyRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new Span<T>(Y + offset, l.Spatial), Alpha[channel], Beta[channel]);
+                BatchNormTransform.ApplyRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new Span<T>(Y + offset, l.Spatial), Centre[channel], Alpha[channel],
+                                             Beta[channel]);
             }
         }
     }

@@ -46,7 +46,7 @@ internal static unsafe class MixedPrecisionExecution
         Span<float> rv = runningVar is null ? default : TensorStorage.Span(runningVar);
         Span<float> w = weight is null ? default : TensorStorage.Span(weight);
         Span<float> b = bias is null ? default : TensorStorage.Span(bias);
-        float[] folded = ScratchBuffers<float>.ScaleAndShift(2 * channels);
+        float[] folded = ScratchBuffers<float>.ScaleAndShift(3 * channels);
         ForwardWork<TStorage> work = ForwardWork<TStorage>.ForThisThread;
         work.Layout = layout;
         int momentItems = layout.ReductionItems, partials = layout.MomentPartials;
@@ -62,6 +62,7 @@ internal static unsafe class MixedPrecisionExecution
             work.Y = py;
             work.Alpha = pFolded;
             work.Beta = pFolded + channels;
+            work.Centre = pFolded + 2 * channels;
             if (training)
             {
                 work.Partials = pMoments;
@@ -99,7 +100,7 @@ internal static unsafe class MixedPrecisionExecution
                     if (statisticsInStorageType) invStd = InStorageType<TStorage>(invStd);
                     if (!rm.IsEmpty) rm[c] = RunningStatistics.Blend(rm[c], mean, momentum);
                     if (!rv.IsEmpty) rv[c] = RunningStatistics.Blend(rv[c], varSum * inverseCountLessOne, momentum);
-                    Fold(work, c, (float)mean, (float)invStd, w, b);
+                    Fold(work, c, mean, invStd, w, b, statisticsInStorageType);
                     if (savedMean is not null) savedMean[c] = mean;
                     if (savedInvStd is not null) savedInvStd[c] = invStd;
                     if (savedUnbiasedVar is not null) savedUnbiasedVar[c] = varSum * inverseCountLessOne;
@@ -113,7 +114,7 @@ internal static unsafe class MixedPrecisionExecution
                 {
                     float mean = rm[c % rm.Length];
                     double invStd = 1.0 / Math.Sqrt(rv[c % rv.Length] + eps);
-                    Fold(work, c, mean, (float)invStd, w, b);
+                    Fold(work, c, mean, invStd, w, b, statisticsInStorageType: false);
                     if (savedMean is not null) savedMean[c] = mean;
                     if (savedInvStd is not null) savedInvStd[c] = invStd;
                 }
@@ -179,9 +180,14 @@ internal static unsafe class MixedPrecisionExecution
             for (int c = 0; c < channels; c++)
             {
                 double sumDy = sumsDy[c], dotP = dots[c];
-                work.MeanT[c] = (float)mean[c];
-                work.GradMean[c] = (float)(sumDy * inverseCount);
-                work.K[c] = (float)(dotP * invStd[c] * invStd[c] * inverseCount);
+                // As the float path: the kernel subtracts the mean rounded to float, and what rounding left of it moves
+                // into gradMean, in double (see BatchNormBackward's remarks).
+                double k = dotP * invStd[c] * invStd[c] * inverseCount;
+                float centre = (float)mean[c];
+                double rest = float.IsFinite(centre) ? mean[c] - centre : 0;
+                work.MeanT[c] = centre;
+                work.GradMean[c] = (float)Math.FusedMultiplyAdd(-rest, k, sumDy * inverseCount);
+                work.K[c] = (float)k;
                 work.Scale[c] = (float)(invStd[c] * weight[c]);
             }
 
@@ -204,13 +210,22 @@ internal static unsafe class MixedPrecisionExecution
         return single[0];
     }
 
-    private static void Fold<TStorage>(ForwardWork<TStorage> work, int c, float mean, float invStd, Span<float> weight, Span<float> bias)
+    /// <summary>A channel's coefficients: the float layer's (the same <see cref="BatchNormTransform.Coefficients{T}"/>, so
+    /// that the result is the float layer's rounded once); with statistics kept in the input's type (no float tensor in the
+    /// call), ATen's own float fold, y = fma(x, invStd·w, fma(-mean, invStd·w, b)) with a centre of 0.</summary>
+    private static void Fold<TStorage>(ForwardWork<TStorage> work, int c, double mean, double invStd, Span<float> weight, Span<float> bias,
+                                       bool statisticsInStorageType)
         where TStorage : unmanaged
     {
-        (float alpha, float beta) = BatchNormTransform.ScaleAndShift(mean, invStd, weight.IsEmpty ? 1f : weight[c % weight.Length],
-                                                                     bias.IsEmpty ? 0f : bias[c % bias.Length]);
-        work.Alpha[c] = alpha;
-        work.Beta[c] = beta;
+        float w = weight.IsEmpty ? 1f : weight[c % weight.Length], b = bias.IsEmpty ? 0f : bias[c % bias.Length];
+        if (statisticsInStorageType)
+        {
+            float alpha = (float)invStd * w;
+            (work.Centre[c], work.Alpha[c], work.Beta[c]) = (0f, alpha, MathF.FusedMultiplyAdd(-(float)mean, alpha, b));
+            return;
+        }
+
+        (work.Centre[c], work.Alpha[c], work.Beta[c]) = BatchNormTransform.Coefficients(mean, invStd, w, b);
     }
 
     [SkipLocalsInit]
@@ -222,7 +237,7 @@ internal static unsafe class MixedPrecisionExecution
         private static ForwardWork<TStorage>? cached;
 
         public TStorage* X, Y;
-        public float* Alpha, Beta;
+        public float* Alpha, Beta, Centre;
         public double* Partials;
         public int PartialCount;
         public NormLayout Layout;
@@ -303,7 +318,7 @@ internal static unsafe class MixedPrecisionExecution
                     {
                         int channel = (p + q) % l.Channels;
                         Span<float> run = piece.Slice(q * spatial, spatial);
-                        BatchNormTransform.ApplyRun<float>(run, run, Alpha[channel], Beta[channel]);
+                        BatchNormTransform.ApplyRun<float>(run, run, Centre[channel], Alpha[channel], Beta[channel]);
                     }
 
                     HalfConversion.Narrow<TStorage>(piece, new Span<TStorage>(Y + start, piece.Length));
@@ -320,7 +335,7 @@ internal static unsafe class MixedPrecisionExecution
                     Span<float> piece = values[..Math.Min(Piece, spatial - at)];
                     long start = (long)p * spatial + at;
                     HalfConversion.Widen(new ReadOnlySpan<TStorage>(X + start, piece.Length), piece);
-                    BatchNormTransform.ApplyRun<float>(piece, piece, Alpha[channel], Beta[channel]);
+                    BatchNormTransform.ApplyRun<float>(piece, piece, Centre[channel], Alpha[channel], Beta[channel]);
                     HalfConversion.Narrow<TStorage>(piece, new Span<TStorage>(Y + start, piece.Length));
                 }
             }
@@ -331,8 +346,8 @@ internal static unsafe class MixedPrecisionExecution
         private void TransformRows(Span<float> piece, long start, int rows, int firstChannel, int width)
         {
             HalfConversion.Widen(new ReadOnlySpan<TStorage>(X + start, piece.Length), piece);
-            BatchNormTransform.ApplyRows<float>(piece, piece, rows, new ReadOnlySpan<float>(Alpha + firstChannel, width),
-                                                new ReadOnlySpan<float>(Beta + firstChannel, width));
+            BatchNormTransform.ApplyRows<float>(piece, piece, rows, new ReadOnlySpan<float>(Centre + firstChannel, width),
+                                                new ReadOnlySpan<float>(Alpha + firstChannel, width), new ReadOnlySpan<float>(Beta + firstChannel, width));
             HalfConversion.Narrow<TStorage>(piece, new Span<TStorage>(Y + start, piece.Length));
         }
     }

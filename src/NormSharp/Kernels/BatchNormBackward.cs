@@ -18,7 +18,19 @@ namespace NormSharp.Kernels;
 /// running statistics (evaluation with buffers): they are constants, so
 ///     dx = dy·invStd·w
 /// </code>
-/// (w = 1 without affine.) The sums are taken in double, each product (x - mean)·dy added with one fused multiply-add,
+/// (w = 1 without affine.) The input gradient's kernel takes, per channel, in T:
+/// <code>
+/// centre   = (T) mean,   k = (T) k,   scale = (T)(invStd·w)
+/// gradMean = (T)(sumDy/M - (mean - centre)·k)       (in double: mean - centre is exact there)
+/// dx       = (dy - gradMean - (x - centre)·k)·scale
+/// </code>
+/// so that the large part of the mean leaves x before any rounding (x - centre is exact for x within a factor 2 of centre,
+/// and otherwise rounded relative to itself) and the rest of it, at most half an ulp of the mean in T, enters through
+/// gradMean in double, as <see cref="BatchNormTransform"/> does for y. Subtracting the mean rounded to T directly put
+/// an error of up to 2^-24·|mean|·invStd·|Σ dy·x̂|/M in dx (in units of w·invStd) whatever dx's size: hundreds of
+/// thousands of roundings on float data with |mean| / std = 1e6. Now every rounding is relative to one of dx's terms:
+/// |dx - truth| is a few u·|w|·invStd·(|dy| + |Σdy|/M + (|x̂| + 1)·|Σ dy·x̂|/M) whatever |mean| / std
+/// (<c>OutputAccuracyTests</c>: at most 8u of it on float data with |mean| / std up to 1e6). The sums are taken in double, each product (x - mean)·dy added with one fused multiply-add,
 /// in <see cref="Chunk"/>'s order: chunks of runs in <see cref="Lanes"/> lanes folded by halves, the chunks' sums added
 /// in memory order; in rows, each channel's rows in order. Work items' sums add in item order
 /// (<see cref="NormLayout.CombinePartials"/>), so the bits depend on the shape alone, never on the thread count or the
@@ -71,31 +83,31 @@ internal static class BatchNormBackward
         }
     }
 
-    /// <summary>dx over a contiguous run of one channel: (dy - gradMean - (x - mean)·k)·scale with batch statistics, dy·scale
-    /// with running statistics. dx is dy, or memory apart from x and dy.</summary>
+    /// <summary>dx over a contiguous run of one channel: (dy - gradMean - (x - centre)·k)·scale with batch statistics, dy·scale
+    /// with running statistics (the coefficients as the remarks define them). dx is dy, or memory apart from x and dy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void InputGradientRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, T mean, T gradMean, T k, T scale, bool batchStatistics)
+    public static void InputGradientRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, T centre, T gradMean, T k, T scale, bool batchStatistics)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Debug.Assert(dy.Length == x.Length && dx.Length == x.Length && Spans.SameOrApart(dy, dx) && Spans.SameOrApart(x, dx));
-        var channel = new ChannelGradient<T>(mean, gradMean, k, scale);
+        var channel = new ChannelGradient<T>(centre, gradMean, k, scale);
         // The widest register that the run fills, Vector256 at most (see the remarks).
         if (Lanes256<T>.IsHardwareAccelerated && x.Length >= Lanes256<T>.Count) InputGradientRun<T, Lanes256<T>>(x, dy, dx, channel, batchStatistics);
         else if (Lanes128<T>.IsHardwareAccelerated && x.Length >= Lanes128<T>.Count) InputGradientRun<T, Lanes128<T>>(x, dy, dx, channel, batchStatistics);
         else InputGradientRun<T, ScalarLane<T>>(x, dy, dx, channel, batchStatistics);
     }
 
-    /// <summary>Rows layout: dx[r, c] with per-channel mean, gradMean, k and scale, for <paramref name="rows"/> rows of C =
-    /// mean.Length values. dx is dy, or memory apart from x and dy.</summary>
+    /// <summary>Rows layout: dx[r, c] with per-channel centre, gradMean, k and scale, for <paramref name="rows"/> rows of C =
+    /// centre.Length values. dx is dy, or memory apart from x and dy.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void InputGradientRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int rows, ReadOnlySpan<T> mean,
+    public static void InputGradientRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int rows, ReadOnlySpan<T> centre,
                                             ReadOnlySpan<T> gradMean, ReadOnlySpan<T> k, ReadOnlySpan<T> scale, bool batchStatistics)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int channels = mean.Length;
+        int channels = centre.Length;
         Debug.Assert(gradMean.Length == channels && k.Length == channels && scale.Length == channels && x.Length == (long)rows * channels
                      && dy.Length == x.Length && dx.Length == x.Length && Spans.SameOrApart(dy, dx) && Spans.SameOrApart(x, dx));
-        var channel = new ChannelGradients<T>(mean, gradMean, k, scale);
+        var channel = new ChannelGradients<T>(centre, gradMean, k, scale);
         // The widest register that a row fills, Vector256 at most (see the remarks).
         if (Lanes256<T>.IsHardwareAccelerated && channels >= Lanes256<T>.Count) InputGradientRows<T, Lanes256<T>>(x, dy, dx, rows, channel, batchStatistics);
         else if (Lanes128<T>.IsHardwareAccelerated && channels >= Lanes128<T>.Count) InputGradientRows<T, Lanes128<T>>(x, dy, dx, rows, channel, batchStatistics);
@@ -217,12 +229,12 @@ internal static class BatchNormBackward
                                                          bool batchStatistics, int i)
         where T : unmanaged, IFloatingPointIeee754<T> where TBlock : struct, ILanes<TBlock, T>
     {
-        TBlock mean = TBlock.Create(channel.Mean), gradMean = TBlock.Create(channel.GradMean), k = TBlock.Create(channel.K), scale = TBlock.Create(channel.Scale);
+        TBlock centre = TBlock.Create(channel.Centre), gradMean = TBlock.Create(channel.GradMean), k = TBlock.Create(channel.K), scale = TBlock.Create(channel.Scale);
         if (batchStatistics)
         {
-            // dx = (dy - gradMean - (x - mean)·k)·scale
+            // dx = (dy - gradMean - (x - centre)·k)·scale
             for (; i <= x.Length - TBlock.Count; i += TBlock.Count)
-                ((TBlock.Load(dy, i) - gradMean - (TBlock.Load(x, i) - mean) * k) * scale).Store(dx, i);
+                ((TBlock.Load(dy, i) - gradMean - (TBlock.Load(x, i) - centre) * k) * scale).Store(dx, i);
             return i;
         }
 
@@ -238,7 +250,7 @@ internal static class BatchNormBackward
     internal static void InputGradientRows<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int rows, ChannelGradients<T> channels, bool batchStatistics)
         where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
     {
-        int count = channels.Mean.Length;
+        int count = channels.Centre.Length;
         bool inPlace = Spans.SameStart(dy, dx) || Spans.SameStart(x, dx);
         for (int r = 0; r < rows; r++)
         {
@@ -258,9 +270,9 @@ internal static class BatchNormBackward
     {
         if (batchStatistics)
         {
-            // dx[c] = (dy[c] - gradMean[c] - (x[c] - mean[c])·k[c])·scale[c]
+            // dx[c] = (dy[c] - gradMean[c] - (x[c] - centre[c])·k[c])·scale[c]
             for (; c <= x.Length - TBlock.Count; c += TBlock.Count)
-                ((TBlock.Load(dy, c) - TBlock.Load(channels.GradMean, c) - (TBlock.Load(x, c) - TBlock.Load(channels.Mean, c)) * TBlock.Load(channels.K, c))
+                ((TBlock.Load(dy, c) - TBlock.Load(channels.GradMean, c) - (TBlock.Load(x, c) - TBlock.Load(channels.Centre, c)) * TBlock.Load(channels.K, c))
                  * TBlock.Load(channels.Scale, c)).Store(dx, c);
             return c;
         }
@@ -272,12 +284,12 @@ internal static class BatchNormBackward
     }
 
     /// <summary>A channel's input-gradient coefficients, in T.</summary>
-    internal readonly record struct ChannelGradient<T>(T Mean, T GradMean, T K, T Scale);
+    internal readonly record struct ChannelGradient<T>(T Centre, T GradMean, T K, T Scale);
 
     /// <summary>Every channel's input-gradient coefficients, in T (rows layout).</summary>
-    internal readonly ref struct ChannelGradients<T>(ReadOnlySpan<T> mean, ReadOnlySpan<T> gradMean, ReadOnlySpan<T> k, ReadOnlySpan<T> scale)
+    internal readonly ref struct ChannelGradients<T>(ReadOnlySpan<T> centre, ReadOnlySpan<T> gradMean, ReadOnlySpan<T> k, ReadOnlySpan<T> scale)
     {
-        public ReadOnlySpan<T> Mean { get; } = mean;
+        public ReadOnlySpan<T> Centre { get; } = centre;
 
         public ReadOnlySpan<T> GradMean { get; } = gradMean;
 

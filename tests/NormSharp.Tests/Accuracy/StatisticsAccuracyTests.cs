@@ -12,6 +12,13 @@ public static class ExactStatistics
 {
     public static (double Mean, double VarSum) Of(ReadOnlySpan<double> x)
     {
+        (double meanHigh, double meanLow, double varSum) = MeanPairOf(x);
+        return (meanHigh + meanLow, varSum);
+    }
+
+    /// <summary>The mean as an unevaluated pair meanHigh + meanLow, and the sum of squared deviations.</summary>
+    public static (double MeanHigh, double MeanLow, double VarSum) MeanPairOf(ReadOnlySpan<double> x)
+    {
         double sumHigh = 0, sumLow = 0;
         foreach (double v in x) AddTo(ref sumHigh, ref sumLow, v, 0);
         // mean = (sumHigh + sumLow) / n in double-double: the quotient, then its remainder divided again.
@@ -31,7 +38,8 @@ public static class ExactStatistics
             AddTo(ref varHigh, ref varLow, squareHigh, squareLow);
         }
 
-        return (meanHigh + meanLow, varHigh + varLow);
+        (meanHigh, meanLow) = TwoSum(meanHigh, meanLow);
+        return (meanHigh, meanLow, varHigh + varLow);
     }
 
     /// <summary>Exact: Σx and Σx² as integers times a power of two; varSum = (n·Σx² - (Σx)²) / n.</summary>

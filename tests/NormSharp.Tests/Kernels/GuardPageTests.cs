@@ -13,7 +13,7 @@ namespace NormSharp.Tests.Kernels;
 /// </summary>
 public sealed class GuardPageTests : IDisposable
 {
-    private const int MaxLength = 130, Rows = 3, Gap = 3;
+    private const int MaxLength = 130, Rows = 5, Gap = 3;
 
     private readonly GuardedMemory[] memory = Enumerable.Range(0, 10).Select(_ => new GuardedMemory()).ToArray();
 
@@ -126,27 +126,27 @@ public sealed class GuardPageTests : IDisposable
 
     private void Transform<T>() where T : unmanaged, IFloatingPointIeee754<T>
     {
-        T alpha = T.CreateTruncating(1.25), beta = T.CreateTruncating(-0.5);
+        T centre = T.CreateTruncating(0.75), alpha = T.CreateTruncating(1.25), beta = T.CreateTruncating(-0.5);
         foreach ((int n, bool atStart) in Placements)
         {
             string context = $"{typeof(T).Name}, length {n}, {(atStart ? "after" : "before")} a guard";
-            T[] xs = Values<T>(Rows * n, n), alphas = Values<T>(n, n + 1), betas = Values<T>(n, n + 2);
+            T[] xs = Values<T>(Rows * n, n), centres = Values<T>(n, n + 3), alphas = Values<T>(n, n + 1), betas = Values<T>(n, n + 2);
 
             var expected = new T[Rows * n];
-            BatchNormTransform.ApplyRun<T>(xs.AsSpan(0, n), expected.AsSpan(0, n), alpha, beta);
+            BatchNormTransform.ApplyRun<T>(xs.AsSpan(0, n), expected.AsSpan(0, n), centre, alpha, beta);
             Span<T> x = memory[0].Place<T>(n, atStart, xs), y = memory[1].Place<T>(n, atStart);
-            BatchNormTransform.ApplyRun<T>(x, y, alpha, beta);
+            BatchNormTransform.ApplyRun<T>(x, y, centre, alpha, beta);
             AssertSameBits<T>(expected.AsSpan(0, n), y, context);
-            BatchNormTransform.ApplyRun<T>(x, x, alpha, beta);
+            BatchNormTransform.ApplyRun<T>(x, x, centre, alpha, beta);
             AssertSameBits<T>(expected.AsSpan(0, n), x, $"{context}, in place");
 
-            BatchNormTransform.ApplyRows<T>(xs, expected, Rows, alphas, betas);
+            BatchNormTransform.ApplyRows<T>(xs, expected, Rows, centres, alphas, betas);
             x = memory[0].Place<T>(Rows * n, atStart, xs);
             y = memory[1].Place<T>(Rows * n, atStart);
-            Span<T> a = memory[2].Place<T>(n, atStart, alphas), b = memory[3].Place<T>(n, atStart, betas);
-            BatchNormTransform.ApplyRows<T>(x, y, Rows, a, b);
+            Span<T> a = memory[2].Place<T>(n, atStart, alphas), b = memory[3].Place<T>(n, atStart, betas), m = memory[4].Place<T>(n, atStart, centres);
+            BatchNormTransform.ApplyRows<T>(x, y, Rows, m, a, b);
             AssertSameBits<T>(expected, y, $"{context}, rows");
-            BatchNormTransform.ApplyRows<T>(x, x, Rows, a, b);
+            BatchNormTransform.ApplyRows<T>(x, x, Rows, m, a, b);
             AssertSameBits<T>(expected, x, $"{context}, rows in place");
         }
     }

@@ -12,7 +12,7 @@ namespace NormSharp.Tests.Kernels;
 public class MapWidthTests
 {
     [Fact]
-    public void Transform_AtEveryWidth_IsAFusedMultiplyAddPerElement()
+    public void Transform_AtEveryWidth_IsASubtractionAndAFusedMultiplyAddPerElement()
     {
         Check<float, Lanes512<float>>();
         Check<float, Lanes256<float>>();
@@ -23,18 +23,20 @@ public class MapWidthTests
 
         static void Check<T, TLanes>() where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
         {
-            T alpha = T.CreateTruncating(1.7), beta = T.CreateTruncating(-0.3);
+            T centre = T.CreateTruncating(1e3), alpha = T.CreateTruncating(1.7), beta = T.CreateTruncating(-0.3);
             foreach (int length in Enumerable.Range(TLanes.Count, 301 - TLanes.Count))
             {
                 string context = $"{typeof(TLanes).Name} of {typeof(T).Name}, length {length}";
-                T[] x = Values<T>(length, length), alphas = Values<T>(length, length + 1), betas = Values<T>(length, length + 2);
+                T[] x = Values<T>(length, length, 1e3), centres = Values<T>(length, length + 3, 1e3);
+                T[] alphas = Values<T>(length, length + 1), betas = Values<T>(length, length + 2);
                 var y = new T[length];
-                BatchNormTransform.ApplyRun<T, TLanes>(x, y, alpha, beta);
-                AssertSameBits<T>(x.Select(v => T.FusedMultiplyAdd(v, alpha, beta)).ToArray(), y, context);
-                // Rows: 2 rows of `length` channels, in place.
-                T[] rows = [.. x, .. x];
-                BatchNormTransform.ApplyRows<T, TLanes>(rows, rows, 2, alphas, betas);
-                AssertSameBits<T>(x.Concat(x).Select((v, i) => T.FusedMultiplyAdd(v, alphas[i % length], betas[i % length])).ToArray(), rows, $"{context}, rows in place");
+                BatchNormTransform.ApplyRun<T, TLanes>(x, y, centre, alpha, beta);
+                AssertSameBits<T>(x.Select(v => T.FusedMultiplyAdd(v - centre, alpha, beta)).ToArray(), y, context);
+                // Rows: 6 rows of `length` channels (a group of four, then two), in place.
+                T[] rows = [.. x, .. x, .. x, .. x, .. x, .. x];
+                T[] expected = rows.Select((v, i) => T.FusedMultiplyAdd(v - centres[i % length], alphas[i % length], betas[i % length])).ToArray();
+                BatchNormTransform.ApplyRows<T, TLanes>(rows, rows, 6, centres, alphas, betas);
+                AssertSameBits<T>(expected, rows, $"{context}, rows in place");
             }
         }
     }
@@ -59,7 +61,7 @@ public class MapWidthTests
                 T[] mean = Values<T>(length, 1), gradMean = Values<T>(length, 2), k = Values<T>(length, 3), scale = Values<T>(length, 4);
                 var dx = new T[length];
                 BatchNormBackward.InputGradientRun<T, TLanes>(x, dy, dx, channel, batchStatistics: true);
-                AssertSameBits<T>(x.Select((v, i) => (dy[i] - channel.GradMean - (v - channel.Mean) * channel.K) * channel.Scale).ToArray(), dx, context);
+                AssertSameBits<T>(x.Select((v, i) => (dy[i] - channel.GradMean - (v - channel.Centre) * channel.K) * channel.Scale).ToArray(), dx, context);
                 T[] inPlace = (T[])dy.Clone();
                 BatchNormBackward.InputGradientRun<T, TLanes>(x, inPlace, inPlace, channel, batchStatistics: false);
                 AssertSameBits<T>(dy.Select(g => g * channel.Scale).ToArray(), inPlace, $"{context}, running statistics into dy");
