@@ -53,6 +53,11 @@ internal static class SyncBatchNormConversion
         CopyGradient(layer.Weight, sync.Weight);
         CopyGradient(layer.Bias, sync.Bias);
         sync.Train(layer.Training);
+        // The statistics policies are the layer's runtime settings: they travel too (a virtual batch size then makes a
+        // synchronized forward fail with its reason, instead of silently normalizing the whole batch at once).
+        (sync.FreezeStatistics, sync.FreezeParameters) = (layer.FreezeStatistics, layer.FreezeParameters);
+        (sync.SmallBatchPolicy, sync.EmptyBatchPolicy, sync.NonFinitePolicy) = (layer.SmallBatchPolicy, layer.EmptyBatchPolicy, layer.NonFinitePolicy);
+        sync.VirtualBatchSize = layer.VirtualBatchSize;
         return sync;
     }
 

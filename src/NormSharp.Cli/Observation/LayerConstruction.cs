@@ -8,4 +8,8 @@ namespace NormSharp.Cli.Observation;
 /// <param name="Momentum">momentum (null: PyTorch's None, the cumulative average).</param>
 /// <param name="Affine">affine.</param>
 /// <param name="TrackRunningStats">track_running_stats.</param>
-public sealed record LayerConstruction(string ModuleName, int NumFeatures, double Eps, double? Momentum, bool Affine, bool TrackRunningStats);
+public sealed record LayerConstruction(string ModuleName, int NumFeatures, double Eps, double? Momentum, bool Affine, bool TrackRunningStats)
+{
+    /// <summary>The statistics policies a new layer has: PyTorch's behaviour.</summary>
+    public PolicySettings Policies { get; init; } = PolicySettings.Defaults;
+}

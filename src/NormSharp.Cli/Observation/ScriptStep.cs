@@ -7,13 +7,14 @@ namespace NormSharp.Cli.Observation;
 /// <param name="Action">What it does to the layer; forward steps return null and are run by <see cref="StepRunner"/>.</param>
 /// <param name="ForwardBatch">For a forward: the batch size (null: the script's default).</param>
 /// <param name="IsForward">Whether this step runs a forward.</param>
-public sealed record ScriptStep(string Text, Action<NormBase<double>>? Action, int? ForwardBatch, bool IsForward)
+/// <param name="WithNaN">For a forward: the batch's first value is NaN (channel 0's statistics are not finite).</param>
+public sealed record ScriptStep(string Text, Action<NormBase<double>>? Action, int? ForwardBatch, bool IsForward, bool WithNaN = false)
 {
     /// <summary>The step language, for help texts and errors.</summary>
     public const string Grammar =
-        "train | eval | forward | forward batch=K | set track=true|false | set affine=true|false | " +
+        "train | eval | forward | forward batch=K | forward nan | forward batch=K nan | set track=true|false | set affine=true|false | " +
         "set momentum=NUMBER|None | set eps=NUMBER | set freeze-stats=true|false | set freeze-params=true|false | " +
-        "set small-batch=error|use-running | set empty-batch=pytorch|skip | set nonfinite=propagate|skip|throw | reset | reset-parameters";
+        "set small-batch=error|use-running | set empty-batch=pytorch|skip | set nonfinite=propagate|skip|throw | set virtual-batch=K|none | reset | reset-parameters";
 
     /// <summary>Parses a script of steps separated by commas or semicolons, such as
     /// <c>train,forward,set track=false,forward</c> or <c>set eps=0.5; forward batch=1</c>.</summary>
@@ -35,14 +36,28 @@ public sealed record ScriptStep(string Text, Action<NormBase<double>>? Action, i
         {
             ["train"] => new(text, l => l.Train(), null, false),
             ["eval"] => new(text, l => l.Eval(), null, false),
-            ["forward"] => new(text, null, null, true),
-            ["forward", var arg] when TryAssignment(arg, out string name, out string value) && name == "batch"
-                && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int batch) => new(text, null, batch, true),
+            ["forward", .. var options] => Forward(text, options),
             ["reset"] => new(text, l => l.ResetRunningStats(), null, false),
             ["reset-parameters"] => new(text, l => l.ResetParameters(), null, false),
             ["set", var arg] when TryAssignment(arg, out string name, out string value) => new(text, Setter(text, name, value), null, false),
             _ => throw Malformed(text),
         };
+    }
+
+    /// <summary>A forward step: <c>forward</c>, optionally <c>batch=K</c> and <c>nan</c> (in either order, once each).</summary>
+    private static ScriptStep Forward(string text, string[] options)
+    {
+        int? batch = null;
+        bool nan = false;
+        foreach (string option in options)
+        {
+            if (option == "nan" && !nan) nan = true;
+            else if (batch is null && TryAssignment(option, out string name, out string value) && name == "batch"
+                     && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int size)) batch = size;
+            else throw Malformed(text);
+        }
+
+        return new(text, null, batch, true, nan);
     }
 
     private static Action<NormBase<double>> Setter(string text, string name, string value)
@@ -92,6 +107,11 @@ public sealed record ScriptStep(string Text, Action<NormBase<double>>? Action, i
                     _ => throw Malformed(text),
                 };
                 return l => l.NonFinitePolicy = nonFinite;
+            case "virtual-batch":
+                int? size = value.Equals("none", StringComparison.OrdinalIgnoreCase) || value.Equals("null", StringComparison.OrdinalIgnoreCase) ? null
+                    : int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int k) ? k
+                    : throw Malformed(text);
+                return l => l.VirtualBatchSize = size;
             default:
                 throw Malformed(text);
         }

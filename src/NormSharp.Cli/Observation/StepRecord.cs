@@ -18,6 +18,8 @@ namespace NormSharp.Cli.Observation;
 /// <param name="RunningVarAfter">running_var after the step.</param>
 /// <param name="CounterBefore">num_batches_tracked before the step.</param>
 /// <param name="CounterAfter">num_batches_tracked after the step.</param>
+/// <param name="Policies">The layer's statistics policies after the step.</param>
+/// <param name="Warnings">The warnings the step raised (NormWarnings), in order.</param>
 public sealed record StepRecord(
     string Step,
     bool Training,
@@ -35,4 +37,6 @@ public sealed record StepRecord(
     double[]? RunningVarBefore,
     double[]? RunningVarAfter,
     long? CounterBefore,
-    long? CounterAfter);
+    long? CounterAfter,
+    PolicySettings Policies,
+    IReadOnlyList<string> Warnings);

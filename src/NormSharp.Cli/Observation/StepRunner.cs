@@ -46,12 +46,20 @@ public static class StepRunner
             nint[]? shape = null;
             ForwardPlan? plan = null;
             string? error = null;
+            var warnings = new List<string>();
+            void Collect(object? sender, NormWarningEventArgs warning)
+            {
+                if (ReferenceEquals(sender, layer)) warnings.Add(warning.Message);
+            }
+
+            NormWarnings.Raised += Collect;
             try
             {
                 if (step.IsForward)
                 {
                     shape = kind.Shape(step.ForwardBatch ?? batch, layer.NumFeatures);
                     Tensor<double> x = ObservedBatch.Create(shape, seed + forwardIndex++, mean: forwardIndex, std: 1.0 + forwardIndex);
+                    if (step.WithNaN && x.FlattenedLength > 0) x[new nint[shape.Length]] = double.NaN; // the first value: channel 0's statistics
                     plan = layer.Explain(x.Lengths);
                     layer.Forward(x);
                 }
@@ -64,6 +72,10 @@ public static class StepRunner
             {
                 error = e.Message;
             }
+            finally
+            {
+                NormWarnings.Raised -= Collect;
+            }
 
             records.Add(new StepRecord(
                 step.Text, layer.Training, layer.TrackRunningStats, layer.Momentum, layer.Eps, layer.Affine,
@@ -71,7 +83,7 @@ public static class StepRunner
                 plan is null || error is not null ? null : plan.NormalizeWith.ToString().ToLowerInvariant(),
                 plan?.Reasons, plan?.IneffectiveChanges, error,
                 meanBefore, Copy(layer.RunningMean), varBefore, Copy(layer.RunningVar),
-                counterBefore, layer.NumBatchesTracked));
+                counterBefore, layer.NumBatchesTracked, PolicySettings.Of(layer), warnings));
         }
 
         return records;

@@ -34,21 +34,24 @@ public static class StepRenderer
         Line(Constructor(layer), "", "    ");
         Line("Built with these arguments (and in training mode, as every new layer); each step below shows what it changed.", "", "");
 
-        var before = new Settings(true, layer.TrackRunningStats, layer.Momentum, layer.Eps, layer.Affine);
+        var before = new Settings(true, layer.TrackRunningStats, layer.Momentum, layer.Eps, layer.Affine, layer.Policies);
         int index = 1;
         foreach (StepRecord record in records)
         {
             console.WriteLine();
             string number = NumberText.Of(index++) + ". ";
             Line(record.Step, number, new string(' ', number.Length));
-            var after = new Settings(record.Training, record.TrackRunningStats, record.Momentum, record.Eps, record.Affine);
+            var after = new Settings(record.Training, record.TrackRunningStats, record.Momentum, record.Eps, record.Affine, record.Policies);
             bool forward = record.InputShape is not null;
 
             if (forward)
             {
                 Labeled("input", $"[{string.Join(", ", record.InputShape!)}], layer in {Mode(after.Training)} mode with " +
-                                 $"track_running_stats={Python(after.Track)}, momentum={Momentum(after.Momentum)}, eps={NumberText.Of(after.Eps)}");
+                                 $"track_running_stats={Python(after.Track)}, momentum={Momentum(after.Momentum)}, eps={NumberText.Of(after.Eps)}" +
+                                 string.Concat(after.Policies.NonDefaults().Select(p => ", " + p)));
             }
+
+            foreach (string warning in record.Warnings) Labeled("warning", warning);
 
             if (record.Error is not null)
             {
@@ -99,7 +102,7 @@ public static class StepRenderer
         values is null ? "none" : "[" + string.Join(", ", values.Select(v => v.ToString("0.####", CultureInfo.InvariantCulture))) + "]";
 
     /// <summary>The settings a step can change, to say which it did.</summary>
-    private sealed record Settings(bool Training, bool Track, double? Momentum, double Eps, bool Affine)
+    private sealed record Settings(bool Training, bool Track, double? Momentum, double Eps, bool Affine, PolicySettings Policies)
     {
         public List<string> ChangesTo(Settings after)
         {
@@ -109,6 +112,7 @@ public static class StepRenderer
             if (!Nullable.Equals(Momentum, after.Momentum)) changes.Add($"momentum: {StepRenderer.Momentum(Momentum)} -> {StepRenderer.Momentum(after.Momentum)}");
             if (!Eps.Equals(after.Eps)) changes.Add($"eps: {NumberText.Of(Eps)} -> {NumberText.Of(after.Eps)}");
             if (Affine != after.Affine) changes.Add($"affine: {Python(Affine)} -> {Python(after.Affine)}");
+            changes.AddRange(Policies.ChangesTo(after.Policies));
             return changes;
         }
     }

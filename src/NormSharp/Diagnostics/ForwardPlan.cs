@@ -87,6 +87,15 @@ public sealed record ForwardPlan
     /// than one process): the batch is every process's batch together.</summary>
     public bool SynchronizesStatistics { get; init; }
 
+    /// <summary>The virtual batch size the forward is split by (<c>VirtualBatchSize</c>, ghost batch normalization), or null
+    /// when the batch is normalized as one. The other fields then describe one full virtual batch, except
+    /// <see cref="InputShape"/>, <see cref="Error"/>, <see cref="CounterAfter"/>, <see cref="IncrementsCounter"/> and
+    /// <see cref="UpdatesRunningStatistics"/>, which are the whole forward's.</summary>
+    public int? VirtualBatchSize { get; init; }
+
+    /// <summary>The number of virtual batches the forward is split into (1 when it is not split).</summary>
+    public int VirtualBatches { get; init; } = 1;
+
     /// <summary>The reasons behind each decision, in words.</summary>
     public required IReadOnlyList<string> Reasons { get; init; }
 

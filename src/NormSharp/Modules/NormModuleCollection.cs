@@ -76,19 +76,25 @@ public sealed class NormModuleCollection(string name = "NormModuleCollection") :
     /// <param name="smallBatch">SmallBatchPolicy for every layer.</param>
     /// <param name="emptyBatch">EmptyBatchPolicy for every layer.</param>
     /// <param name="nonFinite">NonFinitePolicy for every layer.</param>
+    /// <param name="virtualBatchSize">VirtualBatchSize for every layer (ghost batch normalization); null leaves each layer's
+    /// as it is (set a layer's own <see cref="NormBase{T}.VirtualBatchSize"/> to null to stop splitting).</param>
     /// <example><code>model.SetPolicies(freezeStatistics: true);   // fine-tuning: every layer's statistics stay, across Train() calls</code></example>
-    /// <exception cref="ArgumentOutOfRangeException">A value is not a defined member; no layer changed.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A value is not a defined member, or the virtual batch size is not
+    /// positive; no layer changed.</exception>
     /// <exception cref="NotSupportedException">A layer is not a NormSharp layer; no layer changed.</exception>
     public void SetPolicies(bool? freezeStatistics = null, bool? freezeParameters = null, SmallBatchPolicy? smallBatch = null,
-                            EmptyBatchPolicy? emptyBatch = null, NonFinitePolicy? nonFinite = null)
+                            EmptyBatchPolicy? emptyBatch = null, NonFinitePolicy? nonFinite = null, int? virtualBatchSize = null)
     {
+        if (virtualBatchSize is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(virtualBatchSize), virtualBatchSize,
+                $"VirtualBatchSize must be a positive number of samples, not {virtualBatchSize}.");
         if (smallBatch is { } s && !Enum.IsDefined(s)) throw new ArgumentOutOfRangeException(nameof(smallBatch), s, $"{s} is not a SmallBatchPolicy.");
         if (emptyBatch is { } e && !Enum.IsDefined(e)) throw new ArgumentOutOfRangeException(nameof(emptyBatch), e, $"{e} is not an EmptyBatchPolicy.");
         if (nonFinite is { } n && !Enum.IsDefined(n)) throw new ArgumentOutOfRangeException(nameof(nonFinite), n, $"{n} is not a NonFinitePolicy.");
         var layers = modules.Select(m => m.Value as IStatisticsPolicies
                                          ?? throw new NotSupportedException($"\"{m.Key}\" is not a NormSharp layer.")).ToList();
         foreach (IStatisticsPolicies layer in layers)
-            layer.SetPolicies(freezeStatistics, freezeParameters, smallBatch, emptyBatch, nonFinite);
+            layer.SetPolicies(freezeStatistics, freezeParameters, smallBatch, emptyBatch, nonFinite, virtualBatchSize);
     }
 
     /// <summary>Loads a state dict with prefixed names into the layers, all or nothing.</summary>

@@ -61,6 +61,22 @@ public sealed class ConvertTests
     }
 
     [Fact]
+    public void Convert_KeepsTheStatisticsPolicies()
+    {
+        var bn = new BatchNorm1d(3)
+        {
+            FreezeStatistics = true, FreezeParameters = true, SmallBatchPolicy = SmallBatchPolicy.UseRunningStatistics,
+            EmptyBatchPolicy = EmptyBatchPolicy.SkipUpdate, NonFinitePolicy = NonFinitePolicy.Throw, VirtualBatchSize = 4,
+        };
+        var sync = (SyncBatchNorm<float>)SyncBatchNorm.Convert(new NormModuleCollection { ["bn"] = bn }, Group)["bn"];
+        Assert.True(sync.FreezeStatistics && sync.FreezeParameters);
+        Assert.Equal(SmallBatchPolicy.UseRunningStatistics, sync.SmallBatchPolicy);
+        Assert.Equal(EmptyBatchPolicy.SkipUpdate, sync.EmptyBatchPolicy);
+        Assert.Equal(NonFinitePolicy.Throw, sync.NonFinitePolicy);
+        Assert.Equal(4, sync.VirtualBatchSize);
+    }
+
+    [Fact]
     public void Convert_BuildsFromTheCurrentAttributes_AsPyTorchDoes()
     {
         var bn = new BatchNorm1d(3) { Affine = false, TrackRunningStats = false };

@@ -312,6 +312,23 @@ public sealed class SyncBatchNormBehaviourTests
     }
 
     [Fact]
+    public void VirtualBatchSize_OnABatchSpreadOverSeveralProcesses_IsRefusedBeforeAnythingIsExchanged()
+    {
+        ThreadProcessGroup[] two = ThreadProcessGroup.Create(2, Timeout);
+        var bn = new SyncBatchNorm<double>(3, processGroup: two[0]) { VirtualBatchSize = 2 };
+        string expected = "VirtualBatchSize = 2 cannot split a batch spread over 2 processes (each process would split only its own share): " +
+                          "set VirtualBatchSize = null on a synchronized layer.";
+        Assert.Equal(expected, bn.Explain([4, 3]).Error);
+        Assert.Equal(expected, bn.Explain([2, 3]).Error);
+        var error = Assert.Throws<ArgumentException>(() => bn.Forward(Input(0, 4, 3)));
+        Assert.Equal(expected, error.Message);
+        Assert.Equal(0, bn.NumBatchesTracked);
+        Assert.Equal(0, two[0].Collectives);
+        bn.Eval();
+        Assert.Null(bn.Explain([4, 3]).Error);   // evaluation exchanges nothing and splits nothing
+    }
+
+    [Fact]
     public void StateDict_HasBatchNormsKeys()
     {
         var sync = new SyncBatchNorm<float>(4, processGroup: ThreadProcessGroup.Create(1, Timeout)[0]);

@@ -5,7 +5,7 @@ using static NormSharp.Tests.TestData;
 namespace NormSharp.Tests.Properties;
 
 /// <summary>
-/// Issue 16: the statistics policies' defaults are PyTorch's behaviour, bit for bit. A layer whose policies were set to
+/// The statistics policies' defaults are PyTorch's behaviour, bit for bit. A layer whose policies were set to
 /// random values and then put back to the defaults behaves exactly as a fresh layer (outputs, running statistics, counter,
 /// dx and parameter gradients compared by their bits, over random flags, modes and shapes), a fresh BatchNorm matches the
 /// naive reference of PyTorch's formulas, and under random policies a forward that throws changes nothing.

@@ -32,4 +32,20 @@ public class PolicyReadmeTests
         Assert.Equal(x.FlattenedLength, dx.FlattenedLength);
         Assert.Equal(1, online.NumBatchesTracked);
     }
+
+    [Fact]
+    public void GhostBatchExample_RunsAsTheReadmeSays()
+    {
+        Tensor<float> batch = Random(5, 97, 16), dyGhost = Random(6, 97, 16);
+
+        var ghost = new BatchNorm1d(16) { VirtualBatchSize = 32, SmallBatchPolicy = SmallBatchPolicy.UseRunningStatistics };
+        ghost.Forward(batch);
+        Tensor<float> dxGhost = ghost.Backward(dyGhost);
+
+        Assert.Equal(3, ghost.NumBatchesTracked);
+        Assert.Equal([97, 16], dxGhost.Lengths.ToArray());
+        string readme = File.ReadAllText(Path.Combine(Support.RepositoryPaths.Root, "README.md"));
+        Assert.Contains("var ghost = new BatchNorm1d(16) { VirtualBatchSize = 32, SmallBatchPolicy = SmallBatchPolicy.UseRunningStatistics };", readme, StringComparison.Ordinal);
+        Assert.Contains("NumBatchesTracked == 3", readme, StringComparison.Ordinal);
+    }
 }

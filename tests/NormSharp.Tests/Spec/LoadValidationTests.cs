@@ -3,7 +3,7 @@ using static NormSharp.Tests.TestData;
 
 namespace NormSharp.Tests.Spec;
 
-/// <summary>Issue 16, load-time check: <c>LoadStateDict(..., validate: true)</c> refuses negative or non-finite running
+/// <summary>The load-time check: <c>LoadStateDict(..., validate: true)</c> refuses negative or non-finite running
 /// statistics, naming each bad channel, before anything changes; without it (PyTorch) any value loads.</summary>
 public class LoadValidationTests : IDisposable
 {

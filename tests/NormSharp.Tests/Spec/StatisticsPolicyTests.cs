@@ -3,7 +3,7 @@ using static NormSharp.Tests.TestData;
 namespace NormSharp.Tests.Spec;
 
 /// <summary>
-/// Issue 16: the statistics policies. Each row of <see cref="Table"/> is one policy x mode x flag combination: what
+/// The statistics policies. Each row of <see cref="Table"/> is one policy x mode x flag combination: what
 /// normalizes, whether the buffers change, how far the counter moves, or the error. Every row is also checked against
 /// <c>Explain</c>, which reads the same decision.
 /// </summary>
@@ -342,7 +342,10 @@ public class StatisticsPolicyTests
         var b = new InstanceNorm2d(2, trackRunningStats: true);
         var model = new NormModuleCollection { ["a"] = a, ["b"] = b };
         Assert.Throws<ArgumentOutOfRangeException>(() => model.SetPolicies(freezeStatistics: true, nonFinite: (NonFinitePolicy)9));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.SetPolicies(freezeStatistics: true, virtualBatchSize: 0));
         Assert.False(a.FreezeStatistics);
+        model.SetPolicies(virtualBatchSize: 16);
+        Assert.Equal(16, b.VirtualBatchSize);
         model.SetPolicies(freezeStatistics: true, smallBatch: SmallBatchPolicy.UseRunningStatistics);
         Assert.True(a.FreezeStatistics && b.FreezeStatistics);
         Assert.Equal(SmallBatchPolicy.UseRunningStatistics, b.SmallBatchPolicy);

@@ -101,6 +101,15 @@ public abstract class BatchNorm<T> : NormBase<T>
         return exchangeCall.Begin<TInput>();
     }
 
+    private protected override string? DecisionError(ReadOnlySpan<nint> shape) => Decide(shape, CurrentTensors).Error;
+
+    /// <inheritdoc/>
+    /// <remarks>Channels-last for a channels-last input, as one forward's output.</remarks>
+    private protected override Tensor<TInput> AllocateOutputLike<TInput>(Tensor<TInput> input) =>
+        NormLayout.HasChannelsLastStrides(input) && !TensorStorage.IsRowMajor(input)
+            ? Tensor.CreateFromShapeUninitialized<TInput>(input.Lengths, NormLayout.ChannelsLastStrides(input.Lengths))
+            : Tensor.CreateFromShapeUninitialized<TInput>(input.Lengths);
+
     private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape, LayerTensors tensors) =>
         Describe(Decide(inputShape, tensors), inputShape, tensors);
 
@@ -146,6 +155,7 @@ public abstract class BatchNorm<T> : NormBase<T>
         bool synchronizes = multiProcess && useBatchStatistics;
         // Python computes 1.0 / float(num_batches_tracked) after the increment: a counter of -1 divides by zero.
         string? error = CheckInputShape(shape)
+            ?? (synchronizes && VirtualBatchSize is int k ? VirtualBatchesAcrossProcesses(k, StatisticsExchange!.Processes) : null)
             ?? (FreezeStatistics && !hasBuffers ? FrozenWithoutRunningStatistics : null)
             ?? (counter == CounterChange.Increments && Momentum is null && NumBatchesTracked == -1 ? TorchMessages.FloatDivisionByZero : null)
             ?? Functional.ValidateBatchNorm(shape, passesBuffers ? tensors.RunningMeanLength : null, passesBuffers ? tensors.RunningVarLength : null,

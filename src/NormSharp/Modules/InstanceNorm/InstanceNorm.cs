@@ -75,6 +75,10 @@ public abstract class InstanceNorm<T> : NormBase<T>
         base.ForwardMayChangeState(shape)
         || (RunningMean is not null && (!TrackRunningStats || (shape.Length != UnbatchedRank && shape.Length > 0 && shape[0] == 0)));
 
+    private protected override string? DecisionError(ReadOnlySpan<nint> shape) => Decide(shape, CurrentTensors).Error;
+
+    private protected override bool HasBatchDimension(ReadOnlySpan<nint> shape) => shape.Length != UnbatchedRank;
+
     private protected override ForwardPlan ExplainCore(ReadOnlySpan<nint> inputShape, LayerTensors tensors)
     {
         ForwardDecision decision = Decide(inputShape, tensors);

@@ -36,10 +36,17 @@ public abstract partial class NormBase<T>
         SavedForward<T> saved = savedForward is { HasInput: true } record
             ? record
             : throw new InvalidOperationException($"{ModuleName}.Backward needs a successful Forward first: there is no saved input to differentiate.");
+        if (saved.PartCount > 0) return BackwardVirtualBatches(saved, gradOutput, destination);
         ExchangeCall? call = saved.BatchStatistics && saved.Exchange is ExchangeCall exchange ? exchange.Begin<TInput>() : null;
         try
         {
-            return BackwardOf(saved, gradOutput, destination, call);
+            EnsureBackwardMatches(saved, gradOutput);
+            (bool weightGradient, bool biasGradient) = ParameterGradientsWanted(saved);
+            Span<double> weightSums = GradientSums(saved.Groups, weightGradient, bias: false), biasSums = GradientSums(saved.Groups, biasGradient, bias: true);
+            Tensor<TInput>? dx = ComputeBackward(saved, gradOutput, destination, call, weightSums, biasSums);
+            if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, weightSums, NumFeatures);
+            if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, biasSums, NumFeatures);
+            return dx;
         }
         catch (Exception error) when (call is { Reached: false })
         {
@@ -49,15 +56,45 @@ public abstract partial class NormBase<T>
         }
     }
 
-    private Tensor<TInput>? BackwardOf<TInput>(SavedForward<T> saved, Tensor<TInput> gradOutput, Tensor<TInput>? destination, ExchangeCall? call)
-        where TInput : unmanaged
+    /// <summary>dy's element type and shape must be the saved forward's input's.</summary>
+    private static void EnsureBackwardMatches<TInput>(SavedForward<T> saved, Tensor<TInput> gradOutput)
     {
-        if (saved.InputOf<TInput>() is not Tensor<TInput> input)
+        if (saved.InputOf<TInput>() is null)
             throw new ArgumentException($"gradOutput is a Tensor<{typeof(TInput).Name}> but the last Forward's input was a Tensor<{saved.InputType!.Name}>: " +
                                         "the gradient has the element type of the forward's output.", nameof(gradOutput));
         if (!gradOutput.Lengths.SequenceEqual(saved.Shape))
             throw new ArgumentException($"gradOutput has shape {TorchMessages.FormatShape(gradOutput.Lengths)} but the last Forward's input had shape " +
                                         $"{TorchMessages.FormatShape(saved.Shape)}.", nameof(gradOutput));
+    }
+
+    /// <summary>Which parameter gradients the backward of <paramref name="saved"/> adds to (and checks that they can be).</summary>
+    private (bool Weight, bool Bias) ParameterGradientsWanted(SavedForward<T> saved)
+    {
+        bool weightGradient = !saved.ParametersFrozen && Weight is { RequiresGrad: true }, biasGradient = !saved.ParametersFrozen && Bias is { RequiresGrad: true };
+        if (weightGradient && biasGradient && Weight!.Grad is Tensor<T> wg && Bias!.Grad is Tensor<T> bg && TensorStorage.Overlap(wg, bg))
+            throw new InvalidOperationException("Weight.Grad and Bias.Grad share memory: each gradient needs a tensor of its own.");
+        return (weightGradient, biasGradient);
+    }
+
+    /// <summary>The per-group sums one backward writes into (empty where a gradient is not wanted), reused from call to call.</summary>
+    private Span<double> GradientSums(int groups, bool wanted, bool bias)
+    {
+        if (gradWeight.Length < groups)
+        {
+            double[] newWeight = new double[groups], newBias = new double[groups];
+            (gradWeight, gradBias) = (newWeight, newBias);
+        }
+
+        return wanted ? (bias ? gradBias : gradWeight).AsSpan(0, groups) : [];
+    }
+
+    /// <summary>dx of one saved forward (into <paramref name="destination"/> when given), the per-group parameter sums into
+    /// <paramref name="weightSums"/> and <paramref name="biasSums"/>; changes no state of the layer.</summary>
+    private Tensor<TInput>? ComputeBackward<TInput>(SavedForward<T> saved, Tensor<TInput> gradOutput, Tensor<TInput>? destination, ExchangeCall? call,
+                                                    Span<double> weightSums, Span<double> biasSums)
+        where TInput : unmanaged
+    {
+        Tensor<TInput> input = saved.InputOf<TInput>()!;
         if (saved.GroupedLayout is not null)
         {
             // InstanceNorm: row-major memory read as (1, N·C, *) planes; dy and dx are read and written the same way.
@@ -65,30 +102,15 @@ public abstract partial class NormBase<T>
                 throw new ArgumentException($"destination must be a row-major tensor of shape {TorchMessages.FormatShape(saved.Shape)}.", nameof(destination));
         }
 
-        bool weightGradient = !saved.ParametersFrozen && Weight is { RequiresGrad: true }, biasGradient = !saved.ParametersFrozen && Bias is { RequiresGrad: true };
-        if (weightGradient && biasGradient && Weight!.Grad is Tensor<T> wg && Bias!.Grad is Tensor<T> bg && TensorStorage.Overlap(wg, bg))
-            throw new InvalidOperationException("Weight.Grad and Bias.Grad share memory: each gradient needs a tensor of its own.");
         // (A mixed-precision dx cannot share memory with the float tensors: each lies in an array of its own type.)
         if (destination is Tensor<T> sameType)
             Functional.EnsureNoSharedMemory<T>([new(sameType, "destination", true), new(Weight?.Grad, "Weight.Grad", false), new(Bias?.Grad, "Bias.Grad", false),
                                                 new(Weight?.Data, "weight", false), new(Bias?.Data, "bias", false),
                                                 new(RunningMean, "running_mean", false), new(RunningVar, "running_var", false)]);
 
-        int groups = saved.Groups;
-        if (gradWeight.Length < groups)
-        {
-            double[] newWeight = new double[groups], newBias = new double[groups];
-            (gradWeight, gradBias) = (newWeight, newBias);
-        }
-
-        Span<double> weightSums = weightGradient ? gradWeight.AsSpan(0, groups) : [];
-        Span<double> biasSums = biasGradient ? gradBias.AsSpan(0, groups) : [];
         Tensor<TInput> dy = saved.GroupedLayout is null ? gradOutput : TensorStorage.RowMajor(gradOutput);
-        Tensor<TInput>? dx = Functional.BackwardCore(dy, input, saved.Mean, saved.InvStd, saved.Weight, saved.BatchStatistics, true,
-                                                weightSums, biasSums, destination, saved.GroupedLayout, call, saved.Count);
-        if (weightGradient) Weight!.Grad = Accumulate(Weight.Grad, weightSums, NumFeatures);
-        if (biasGradient) Bias!.Grad = Accumulate(Bias.Grad, biasSums, NumFeatures);
-        return dx;
+        return Functional.BackwardCore(dy, input, saved.Mean, saved.InvStd, saved.Weight, saved.BatchStatistics, true,
+                                       weightSums, biasSums, destination, saved.GroupedLayout, call, saved.Count);
     }
 
     /// <summary>Adds the per-group gradients into the (C) gradient, group g into channel g mod C (any strides).</summary>

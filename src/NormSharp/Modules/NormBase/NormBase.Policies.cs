@@ -8,8 +8,9 @@ namespace NormSharp;
 public abstract partial class NormBase<T> : IStatisticsPolicies
 {
     void IStatisticsPolicies.SetPolicies(bool? freezeStatistics, bool? freezeParameters, SmallBatchPolicy? smallBatch,
-                                         EmptyBatchPolicy? emptyBatch, NonFinitePolicy? nonFinite)
+                                         EmptyBatchPolicy? emptyBatch, NonFinitePolicy? nonFinite, int? virtualBatchSize)
     {
+        VirtualBatchSize = virtualBatchSize ?? VirtualBatchSize;
         FreezeStatistics = freezeStatistics ?? FreezeStatistics;
         FreezeParameters = freezeParameters ?? FreezeParameters;
         SmallBatchPolicy = smallBatch ?? SmallBatchPolicy;
@@ -90,6 +91,7 @@ public abstract partial class NormBase<T> : IStatisticsPolicies
     {
         (twin.FreezeStatistics, twin.FreezeParameters) = (FreezeStatistics, FreezeParameters);
         (twin.smallBatchPolicy, twin.emptyBatchPolicy, twin.nonFinitePolicy) = (smallBatchPolicy, emptyBatchPolicy, nonFinitePolicy);
+        twin.VirtualBatchSize = VirtualBatchSize;
     }
 
     /// <summary>The error of a forward that must normalize with running statistics the layer does not have (FreezeStatistics).</summary>
@@ -164,5 +166,5 @@ internal interface IStatisticsPolicies
 {
     /// <summary>Sets each policy that is not null.</summary>
     void SetPolicies(bool? freezeStatistics, bool? freezeParameters, SmallBatchPolicy? smallBatch, EmptyBatchPolicy? emptyBatch,
-                     NonFinitePolicy? nonFinite);
+                     NonFinitePolicy? nonFinite, int? virtualBatchSize);
 }

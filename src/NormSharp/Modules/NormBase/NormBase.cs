@@ -227,9 +227,9 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
             if (inputShape[d] < 0)
                 throw new ArgumentOutOfRangeException(nameof(inputShape),
                     $"inputShape has the negative length {inputShape[d]} at dimension {d}: no tensor has that shape.");
-        if (!HasUninitializedParameters || !AcceptedRanks.Contains(inputShape.Length)) return ExplainCore(inputShape, CurrentTensors);
+        if (!HasUninitializedParameters || !AcceptedRanks.Contains(inputShape.Length)) return PlanFor(inputShape, CurrentTensors);
         if (LazyForwardProblem(inputShape) is string problem) return ExplainCore(inputShape, CurrentTensors) with { Error = problem };
-        return ExplainCore(inputShape, TensorsAfterInitialization((int)inputShape[1]));
+        return PlanFor(inputShape, TensorsAfterInitialization((int)inputShape[1]));
     }
 
     /// <summary>The forward of this kind of layer, after any lazy initialization: decides, runs the functional op, and keeps
@@ -273,7 +273,8 @@ public abstract partial class NormBase<T> : INormModule, ILoadPlanning
                 initialized = true;
             }
 
-            Tensor<TInput> output = ForwardCore(input, destination, record);
+            int split = VirtualBatchSplit(input.Lengths);
+            Tensor<TInput> output = split > 0 ? ForwardVirtualBatches(input, destination, record, split) : ForwardCore(input, destination, record);
             if (initialized) ResetLazyHistory();
             InLazyForm = false;
             record = Interlocked.Exchange(ref savedForward, record); // publish; the previous record becomes the spare

@@ -79,6 +79,7 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
 
         Groups = groups;
         input = null;
+        PartCount = 0;
         return (mean, invStd);
     }
 
@@ -110,5 +111,54 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
         GroupedLayout = groupedLayout;
         Exchange = exchange;
         Count = count;
+        PartCount = 0;
+    }
+
+    // A forward split into virtual batches: one record per virtual batch, kept with their capacity.
+    private SavedForward<T>[] parts = [];
+
+    /// <summary>The number of virtual batches of a split forward (see <c>NormBase.VirtualBatchSize</c>); 0 for one batch.</summary>
+    public int PartCount { get; private set; }
+
+    /// <summary>The samples per virtual batch of a split forward (the last one may hold fewer).</summary>
+    public nint PartRows { get; private set; }
+
+    /// <summary>Whether a split forward's output was laid out channels-last (BatchNorm on a channels-last input).</summary>
+    public bool OutputChannelsLast { get; private set; }
+
+    /// <summary>The record of virtual batch <paramref name="index"/> of a split forward, to fill or to read.</summary>
+    public SavedForward<T> Part(int index)
+    {
+        if (index >= parts.Length)
+        {
+            var grown = new SavedForward<T>[Math.Max(index + 1, 2 * parts.Length)];
+            parts.CopyTo(grown, 0);
+            parts = grown;
+        }
+
+        return parts[index] ??= new SavedForward<T>();
+    }
+
+    /// <summary>Completes the record of a split forward whose <paramref name="batches"/> virtual batches of
+    /// <paramref name="rows"/> samples were recorded through <see cref="Part"/>.</summary>
+    /// <typeparam name="TInput">The input's element type.</typeparam>
+    /// <param name="wholeInput">The caller's input.</param>
+    /// <param name="batches">The number of virtual batches.</param>
+    /// <param name="rows">The samples per virtual batch.</param>
+    /// <param name="output">The forward's output.</param>
+    public void CompleteVirtualBatches<TInput>(Tensor<TInput> wholeInput, int batches, nint rows, Tensor<TInput> output)
+    {
+        Groups = 0;
+        if (shape.Length < wholeInput.Rank) shape = new nint[wholeInput.Rank];
+        wholeInput.Lengths.CopyTo(shape);
+        rank = wholeInput.Rank;
+        input = wholeInput;
+        BatchStatistics = false;
+        GroupedLayout = null;
+        Exchange = null;
+        Count = 0;
+        PartCount = batches;
+        PartRows = rows;
+        OutputChannelsLast = NormLayout.HasChannelsLastStrides(output) && !TensorStorage.IsRowMajor(output);
     }
 }
