@@ -17,7 +17,7 @@ public static class PlotCommand
         new("plot", "Draw running statistics, train versus eval accuracy, or a checkpoint's normalization layers as PNG or SVG.")
         {
             PlotRunningStatsCommand.Create(output, error),
-            //PlotTrainVsEvalCommand.Create(output, error),
+            PlotTrainVsEvalCommand.Create(output, error),
             //PlotCheckpointCommand.Create(output, error),
         };
 
