@@ -18,7 +18,7 @@ public static class PlotCommand
         {
             PlotRunningStatsCommand.Create(output, error),
             PlotTrainVsEvalCommand.Create(output, error),
-            //PlotCheckpointCommand.Create(output, error),
+            PlotCheckpointCommand.Create(output, error),
         };
 
     /// <summary>Renders and writes a figure as <paramref name="request"/> asks, then names the files on
