@@ -22,6 +22,7 @@ public static class CliApp
                 InspectCommand.Create(output, error),
                 ConvertCommand.Create(output, error),
                 FoldCommand.Create(output, error),
+                PlotCommand.Create(output, error),
                 OutputWidth.CreateOption(),
             };
             ParseResult parse = root.Parse(args);
