@@ -14,7 +14,8 @@ public class PolicyDefaultProperties
 {
     /// <summary>One case: an input, a layer kind, its flags and mode, and a random policy setting that is reset afterwards.</summary>
     public sealed record PolicyCase(NormCase Input, bool Instance, bool Affine, bool Track, double? Momentum, bool Training, int Forwards,
-                                    bool FreezeStatistics, bool FreezeParameters, SmallBatchPolicy Small, EmptyBatchPolicy Empty, NonFinitePolicy NonFinite)
+                                    bool FreezeStatistics, bool FreezeParameters, SmallBatchPolicy Small, EmptyBatchPolicy Empty, NonFinitePolicy NonFinite,
+                                    int? VirtualBatchSize = null)
     {
         public NormBase<double> Layer()
         {
@@ -44,11 +45,12 @@ public class PolicyDefaultProperties
             layer.SmallBatchPolicy = Small;
             layer.EmptyBatchPolicy = Empty;
             layer.NonFinitePolicy = NonFinite;
+            layer.VirtualBatchSize = VirtualBatchSize;
         }
 
         public override string ToString() =>
             $"{(Instance ? "InstanceNorm" : "BatchNorm")} {Input} affine {Affine} track {Track} momentum {Momentum?.ToString() ?? "null"} " +
-            $"training {Training} x{Forwards}; policies {FreezeStatistics}/{FreezeParameters}/{Small}/{Empty}/{NonFinite}";
+            $"training {Training} x{Forwards}; policies {FreezeStatistics}/{FreezeParameters}/{Small}/{Empty}/{NonFinite}/virtual {VirtualBatchSize}";
     }
 
     private static readonly Gen<PolicyCase> Cases =
@@ -64,8 +66,10 @@ public class PolicyDefaultProperties
         from small in Gen.Enum<SmallBatchPolicy>()
         from empty in Gen.Enum<EmptyBatchPolicy>()
         from nonFinite in Gen.Enum<NonFinitePolicy>()
+        from virtualBatchSize in Gen.Frequency((1, Gen.Const((int?)null)), (1, Gen.Int[1, 3].Select(k => (int?)k)))
         where !instance || input.Shape.Length >= 3
-        select new PolicyCase(input, instance, affine, track, momentum, training, forwards, freezeStatistics, freezeParameters, small, empty, nonFinite);
+        select new PolicyCase(input, instance, affine, track, momentum, training, forwards, freezeStatistics, freezeParameters, small, empty, nonFinite,
+                              virtualBatchSize);
 
     private static long[] Bits(Tensor<double>? tensor) =>
         tensor is null ? [] : Values(tensor).Select(BitConverter.DoubleToInt64Bits).ToArray();
@@ -112,6 +116,7 @@ public class PolicyDefaultProperties
             reset.SmallBatchPolicy = SmallBatchPolicy.Error;
             reset.EmptyBatchPolicy = EmptyBatchPolicy.PyTorch;
             reset.NonFinitePolicy = NonFinitePolicy.Propagate;
+            reset.VirtualBatchSize = null;
             Assert.Equal(Run(fresh, testCase), Run(reset, testCase));
         }, iter: 300);
     }
@@ -128,6 +133,7 @@ public class PolicyDefaultProperties
             layer.SmallBatchPolicy = SmallBatchPolicy.Error;
             layer.EmptyBatchPolicy = EmptyBatchPolicy.PyTorch;
             layer.NonFinitePolicy = NonFinitePolicy.Propagate;
+            layer.VirtualBatchSize = null;
             layer.Train();
             var (n, c, s) = (testCase.Input.N, testCase.Input.C, testCase.Input.S);
             var (mean, varB, varU) = NaiveBatchNorm.Statistics(testCase.Input.Values, n, c, s);
