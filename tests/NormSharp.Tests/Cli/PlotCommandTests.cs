@@ -250,6 +250,17 @@ public class PlotCommandTests : IDisposable
         Assert.Equal([text], Directory.GetFileSystemEntries(folder));
     }
 
+    [Fact]
+    public void PlotCheckpoint_RunningVarSpanningMoreThanAThousandFold_IsDrawnOnALogarithmicAxis_InAPanelOfItsOwn()
+    {
+        IReadOnlyList<CheckpointLayerValues> spread = CheckpointLayerValues.From(SafeTensors.ReadFile(GoldenCheckpoint).Tensors);
+        IReadOnlyList<ChartPanel> panels = CheckpointChart.Create("checkpoint.safetensors", spread);
+        Assert.Equal(["running_mean", "running_var (log)", "weight"], panels.Select(p => p.Plot.Axes.Left.Label.Text));
+
+        IReadOnlyList<CheckpointLayerValues> narrow = CheckpointLayerValues.From(NormSharp.PyTorch.PyTorchCheckpoint.ReadFile(ResnetFixture).Tensors);
+        Assert.Equal("running_var", CheckpointChart.Create("resnet.pt", narrow)[1].Plot.Axes.Left.Label.Text);
+    }
+
     private static void AssertPng(string path, int width, int height)
     {
         using SKBitmap? bitmap = SKBitmap.Decode(path);
