@@ -13,7 +13,7 @@ if (args.Length == 0 || !Scenarios.All.TryGetValue(args[0], out Action<string[]>
 try
 {
     scenario(args[1..]);
-    Console.WriteLine($"{Scenarios.Label()} ok {args[0]}");
+    Say.Line($"{Scenarios.Label()} ok {args[0]}");
     return 0;
 }
 catch (Exception error)

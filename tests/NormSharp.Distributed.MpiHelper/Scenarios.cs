@@ -87,7 +87,7 @@ internal static class Scenarios
     private static void Collectives()
     {
         MpiProcessGroup world = MpiProcessGroup.World;
-        Console.WriteLine($"{Label()} library {world.Library}");
+        Say.Line($"{Label()} library {world.Library}");
         AllGather(world);
         AllReduce(world);
         Broadcast(world);
@@ -172,8 +172,8 @@ internal static class Scenarios
         clock.Restart();
         MpiException unusable = Expect.Throws<MpiException>(world.Barrier, "Barrier after the timeout");
         Expect.True(clock.Elapsed < TimeSpan.FromMilliseconds(100) && unusable.Message.Contains("can no longer use MPI", StringComparison.Ordinal), $"an immediate refusal: {unusable.Message}");
-        Console.WriteLine($"{Label()} then: {unusable.Message}");
-        Console.WriteLine($"{Label()} checked timeout");
+        Say.Line($"{Label()} then: {unusable.Message}");
+        Say.Line($"{Label()} checked timeout");
         throw timedOut;
     }
 
@@ -181,7 +181,7 @@ internal static class Scenarios
     private static void Single()
     {
         MpiProcessGroup world = MpiProcessGroup.World;
-        Console.WriteLine($"timeout {world.Timeout:c}");
+        Say.Line($"timeout {world.Timeout:c}");
         Expect.True(world.Rank == 0 && world.Size == 1 && !world.IsDistributed && world.Library == "none (single process)", $"a one-process world, got {world}");
         AllGather(world);
         AllReduce(world);
@@ -199,7 +199,7 @@ internal static class Scenarios
     private static void Library(string[] args)
     {
         DllNotFoundException missing = Expect.Throws<DllNotFoundException>(() => _ = MpiProcessGroup.World, "World without its library");
-        Console.WriteLine(missing.Message);
+        Say.Line(missing.Message);
         Expect.True(missing.Message.Contains($"'{args[0]}'", StringComparison.Ordinal) && missing.Message.Contains($"apt-get install {args[1]}", StringComparison.Ordinal), "the file and the package named");
     }
 
@@ -207,7 +207,7 @@ internal static class Scenarios
     private static void WrongLibrary()
     {
         MpiException wrong = Expect.Throws<MpiException>(() => _ = MpiProcessGroup.World, "World with the other MPI's library");
-        Console.WriteLine(wrong.Message);
+        Say.Line(wrong.Message);
         Expect.True(wrong.Message.Contains("not the launcher's MPI", StringComparison.Ordinal), "the mismatch explained");
     }
 
@@ -228,7 +228,7 @@ internal static class Scenarios
             long start = Stopwatch.GetTimestamp();
             for (int i = 0; i < calls; i++) call();
             double microseconds = Stopwatch.GetElapsedTime(start).TotalMicroseconds / calls;
-            Console.WriteLine($"{Label()} {what}: {microseconds:F2} us per call ({world.Library}, {calls} calls)");
+            Say.Line($"{Label()} {what}: {microseconds:F2} us per call ({world.Library}, {calls} calls)");
         }
     }
 
@@ -251,7 +251,7 @@ internal static class Scenarios
         MpiException error = Expect.Throws<MpiException>(() => world.Broadcast(values, root: 0), "a truncated broadcast");
         Expect.True(error is { Call: "MPI_Ibcast", ErrorCode: not null and not 0, TimedOut: false } && !string.IsNullOrWhiteSpace(error.ErrorString), $"an MPI error code: {error.Message}");
         Expect.True(error.Message.StartsWith("MPI_Ibcast (reported by MPI_Test) failed on rank 1 of 2", StringComparison.Ordinal) && error.Message.Contains(error.ErrorString!, StringComparison.Ordinal), $"the call, the rank and MPI's text in the message: {error.Message}");
-        Console.WriteLine($"{Label()} checked mismatch");
+        Say.Line($"{Label()} checked mismatch");
         throw error;
     }
 

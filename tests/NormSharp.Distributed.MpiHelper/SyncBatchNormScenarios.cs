@@ -32,7 +32,7 @@ internal static class SyncBatchNormScenarios
             (scenario.UseDouble ? doubles : singles).Merge(scenario.Run(world));
         }
 
-        Console.WriteLine($"{Scenarios.Label()} worst in float: {singles}; in double: {doubles}");
+        Say.Line($"{Scenarios.Label()} worst in float: {singles}; in double: {doubles}");
     }
 
     /// <summary>Rank r's layer has 3 + r channels: every rank gets the same InvalidOperationException, nothing changes.</summary>
@@ -48,7 +48,7 @@ internal static class SyncBatchNormScenarios
         }
         catch (InvalidOperationException error) when (error.Message.StartsWith("SyncBatchNorm: the processes' layers disagree on the channel count", StringComparison.Ordinal))
         {
-            Console.WriteLine($"{Scenarios.Label()} threw: {error.Message}");
+            Say.Line($"{Scenarios.Label()} threw: {error.Message}");
         }
 
         if (bn.NumBatchesTracked != 0) throw new InvalidOperationException($"the counter moved to {bn.NumBatchesTracked}");
@@ -68,11 +68,11 @@ internal static class SyncBatchNormScenarios
         }
         catch (ArgumentException error) when (world.Rank == last && error.Message == "running_mean should contain 5 elements not 3")
         {
-            Console.WriteLine($"{Scenarios.Label()} threw: {error.Message}");
+            Say.Line($"{Scenarios.Label()} threw: {error.Message}");
         }
         catch (InvalidOperationException error) when (world.Rank != last && error.Message.StartsWith($"SyncBatchNorm: process {last} of {world.Size} failed its forward", StringComparison.Ordinal))
         {
-            Console.WriteLine($"{Scenarios.Label()} threw: {error.Message}");
+            Say.Line($"{Scenarios.Label()} threw: {error.Message}");
         }
 
         // The group is still usable: a good step together.
@@ -108,12 +108,12 @@ internal static class SyncBatchNormScenarios
         {
             bn.Forward(Tensor.Create(Enumerable.Range(0, 12).Select(i => (float)i).ToArray(), [4, 3]));
             if (world.Rank == 0) throw new InvalidOperationException("rank 0's training forward returned without its partners");
-            Console.WriteLine($"{Scenarios.Label()} evaluated alone");
+            Say.Line($"{Scenarios.Label()} evaluated alone");
         }
         catch (MpiException error) when (world.Rank == 0 && error.TimedOut)
         {
             if (bn.NumBatchesTracked != 0) throw new InvalidOperationException($"the counter moved to {bn.NumBatchesTracked}");
-            Console.WriteLine($"{Scenarios.Label()} timed out: {error.Message}");
+            Say.Line($"{Scenarios.Label()} timed out: {error.Message}");
         }
     }
 }
