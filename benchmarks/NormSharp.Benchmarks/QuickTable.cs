@@ -1,0 +1,201 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace NormSharp.Benchmarks;
+
+/// <summary>
+/// The quick mode: a stopwatch harness over the same benchmark methods, every operation of a shape timed in turn in each
+/// round (NormSharp, libtorch and the copies interleaved, so that a slow spell of a shared machine hits all of them), then
+/// per operation the median over rounds, and per ratio the median and range of the per-round ratios.
+/// </summary>
+/// <remarks>dotnet NormSharp.Benchmarks.dll --quick [--rounds 7] [--sample-ms 40] [--shapes 56x56,NHWC] [--threads 1,2] [--out FILE]</remarks>
+public static class QuickTable
+{
+    private sealed record Op(string Name, Action Run);
+
+    private sealed record Measured(Dictionary<string, double[]> Samples)
+    {
+        public double Median(string op) => Samples.TryGetValue(op, out double[]? s) ? MedianOf(s) : double.NaN;
+
+        /// <summary>Per-round ratio a/b: median, low, high.</summary>
+        public (double Median, double Low, double High) Ratio(string numerator, string denominator)
+        {
+            if (!Samples.TryGetValue(numerator, out double[]? a) || !Samples.TryGetValue(denominator, out double[]? b)) return (double.NaN, double.NaN, double.NaN);
+            double[] r = a.Zip(b, (x, y) => x / y).ToArray();
+            return (MedianOf(r), r.Min(), r.Max());
+        }
+    }
+
+    public static string Run(string[] args)
+    {
+        int rounds = IntOption(args, "--rounds", 7);
+        double sampleMs = IntOption(args, "--sample-ms", 40);
+        string[] shapeFilter = Option(args, "--shapes")?.Split(',') ?? [];
+        int[] threadList = Option(args, "--threads")?.Split(',').Select(int.Parse).ToArray() ?? [1, 2];
+        string[] opFilter = Option(args, "--ops")?.Split(',') ?? [];
+        bool Wanted(BenchmarkShape s) => shapeFilter.Length == 0 || shapeFilter.Any(f => s.ToString().Contains(f, StringComparison.Ordinal));
+
+        var text = new StringBuilder();
+        text.AppendLine(CultureInfo.InvariantCulture, $"CPU: {CpuModel()}, {Environment.ProcessorCount} logical cores; .NET {Environment.Version}; " +
+                        $"libtorch {TorchSharp.torch.__version__} (TorchSharp); float32; {rounds} rounds of interleaved samples of about {sampleMs} ms.");
+        text.AppendLine();
+        text.AppendLine("Ratios = libtorch time / NormSharp time, median of the per-round ratios [lowest - highest]. Bandwidth: a same-size copy's time / " +
+                        "NormSharp's time (read x, write y: the bytes of one copy); NT = the non-temporal copy; copies threaded like the kernels.");
+        text.AppendLine();
+        text.AppendLine("| shape | threads | train fwd | train fwd (allocating) | eval fwd | fwd+bwd | train: copy bw | eval: NT copy bw | copy / NT copy GB/s | NormSharp ns per call (train / eval / fwd+bwd) |");
+        text.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+        foreach (BenchmarkShape shape in BenchmarkShape.All.Where(Wanted))
+            foreach (int threads in threadList)
+            {
+                var bench = new BatchNormBenchmarks { Shape = shape, Threads = threads };
+                bench.Setup();
+                using var copy = new CopyReference(new float[shape.Elements]);
+                Op[] ops =
+                [
+                    new("ns-train", bench.NormSharpTrainForward), new("ns-train-alloc", () => bench.NormSharpTrainForwardAllocating()),
+                    new("lt-train", bench.TorchTrainForward), new("ns-eval", bench.NormSharpEvalForward), new("lt-eval", bench.TorchEvalForward),
+                    new("ns-fb", bench.NormSharpForwardBackward), new("lt-fb", bench.TorchForwardBackward),
+                    new("copy", copy.Copy), new("ntcopy", copy.CopyNonTemporal),
+                ];
+                Measured m = Measure(ops.Where(o => opFilter.Length == 0 || opFilter.Contains(o.Name) || o.Name.Contains("copy")).ToArray(), rounds, sampleMs);
+                double bytes = 2.0 * shape.Elements * sizeof(float);
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {shape} | {threads} | {R(m, "lt-train", "ns-train")} | {R(m, "lt-train", "ns-train-alloc")} | {R(m, "lt-eval", "ns-eval")} | " +
+                    $"{R(m, "lt-fb", "ns-fb")} | {P(m, "copy", "ns-train")} | {P(m, "ntcopy", "ns-eval")} | " +
+                    $"{bytes / m.Median("copy"):F1} / {bytes / m.Median("ntcopy"):F1} | " +
+                    $"{m.Median("ns-train"):F0} / {m.Median("ns-eval"):F0} / {m.Median("ns-fb"):F0} |");
+                Console.WriteLine(text.ToString().Split('\n')[^2]);
+            }
+
+        text.AppendLine();
+        text.AppendLine("| InstanceNorm2d shape | threads | fwd | fwd+bwd | fwd: copy bw | NormSharp ns per call (fwd / fwd+bwd) |");
+        text.AppendLine("|---|---|---|---|---|---|");
+        foreach (BenchmarkShape shape in BenchmarkShape.InstanceNorm.Where(Wanted))
+            foreach (int threads in threadList)
+            {
+                var bench = new InstanceNormBenchmarks { Shape = shape, Threads = threads };
+                bench.Setup();
+                using var copy = new CopyReference(new float[shape.Elements]);
+                Op[] ops =
+                [
+                    new("ns-train", bench.NormSharpTrainForward), new("lt-train", bench.TorchTrainForward),
+                    new("ns-fb", bench.NormSharpForwardBackward), new("lt-fb", bench.TorchForwardBackward), new("copy", copy.Copy),
+                ];
+                Measured m = Measure(ops.Where(o => opFilter.Length == 0 || opFilter.Contains(o.Name) || o.Name.Contains("copy")).ToArray(), rounds, sampleMs);
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {shape} | {threads} | {R(m, "lt-train", "ns-train")} | {R(m, "lt-fb", "ns-fb")} | {P(m, "copy", "ns-train")} | " +
+                    $"{m.Median("ns-train"):F0} / {m.Median("ns-fb"):F0} |");
+                Console.WriteLine(text.ToString().Split('\n')[^2]);
+            }
+
+        return text.ToString();
+    }
+
+    /// <summary>Runs one operation of one shape in a loop for a while (for a profiler): --profile SHAPE OP THREADS SECONDS.</summary>
+    public static void Profile(string[] args)
+    {
+        int at = Array.IndexOf(args, "--profile");
+        string shapeName = args[at + 1], opName = args[at + 2];
+        int threads = int.Parse(args[at + 3], CultureInfo.InvariantCulture);
+        double seconds = double.Parse(args[at + 4], CultureInfo.InvariantCulture);
+        Action run;
+        BenchmarkShape? shape = BenchmarkShape.All.FirstOrDefault(s => s.ToString() == shapeName);
+        if (shape is not null && !opName.StartsWith("in-", StringComparison.Ordinal))
+        {
+            var bench = new BatchNormBenchmarks { Shape = shape, Threads = threads };
+            bench.Setup();
+            run = opName switch
+            {
+                "ns-train" => bench.NormSharpTrainForward, "ns-train-alloc" => () => bench.NormSharpTrainForwardAllocating(),
+                "ns-eval" => bench.NormSharpEvalForward, "ns-fb" => bench.NormSharpForwardBackward, "lt-train" => bench.TorchTrainForward,
+                "lt-eval" => bench.TorchEvalForward, "lt-fb" => bench.TorchForwardBackward, _ => throw new ArgumentException(opName),
+            };
+        }
+        else
+        {
+            var bench = new InstanceNormBenchmarks { Shape = BenchmarkShape.InstanceNorm.First(s => s.ToString() == shapeName), Threads = threads };
+            bench.Setup();
+            run = opName switch
+            {
+                "in-train" => bench.NormSharpTrainForward, "in-fb" => bench.NormSharpForwardBackward, _ => throw new ArgumentException(opName),
+            };
+        }
+
+        for (int i = 0; i < 50; i++) run();
+        var watch = Stopwatch.StartNew();
+        long calls = 0;
+        while (watch.Elapsed.TotalSeconds < seconds) { run(); calls++; }
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{shapeName} {opName} {threads}: {watch.Elapsed.TotalNanoseconds / calls:F0} ns per call"));
+    }
+
+    private static string R(Measured m, string torch, string ours)
+    {
+        (double median, double low, double high) = m.Ratio(torch, ours);
+        return double.IsNaN(median) ? "-" : string.Create(CultureInfo.InvariantCulture, $"{median:F2}x [{low:F2}-{high:F2}]");
+    }
+
+    private static string P(Measured m, string reference, string ours)
+    {
+        (double median, _, _) = m.Ratio(reference, ours);
+        return double.IsNaN(median) ? "-" : median.ToString("P0", CultureInfo.InvariantCulture);
+    }
+
+    private static Measured Measure(Op[] ops, int rounds, double sampleMs)
+    {
+        // Warm up (tiering, first-touch of buffers) and size each sample to about sampleMs.
+        var reps = new int[ops.Length];
+        for (int o = 0; o < ops.Length; o++)
+        {
+            for (int i = 0; i < 3; i++) ops[o].Run();
+            var watch = Stopwatch.StartNew();
+            int n = 0;
+            while (watch.Elapsed.TotalMilliseconds < sampleMs / 2) { ops[o].Run(); n++; }
+            reps[o] = Math.Max(1, (int)(n * sampleMs / Math.Max(1e-3, watch.Elapsed.TotalMilliseconds)));
+        }
+
+        var samples = ops.ToDictionary(o => o.Name, _ => new double[rounds]);
+        for (int r = 0; r < rounds; r++)
+            for (int o = 0; o < ops.Length; o++)
+            {
+                long start = Stopwatch.GetTimestamp();
+                for (int i = 0; i < reps[o]; i++) ops[o].Run();
+                samples[ops[o].Name][r] = Stopwatch.GetElapsedTime(start).TotalNanoseconds / reps[o];
+            }
+
+        return new Measured(samples);
+    }
+
+    private static double MedianOf(double[] values)
+    {
+        double[] sorted = values.Order().ToArray();
+        int n = sorted.Length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    private static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    private static int IntOption(string[] args, string name, int fallback) =>
+        Option(args, name) is string s ? int.Parse(s, CultureInfo.InvariantCulture) : fallback;
+
+    /// <summary>The processor's model name (Linux: /proc/cpuinfo), else the architecture.</summary>
+    public static string CpuModel()
+    {
+        try
+        {
+            if (File.Exists("/proc/cpuinfo"))
+                foreach (string line in File.ReadLines("/proc/cpuinfo"))
+                    if (line.StartsWith("model name", StringComparison.Ordinal)) return line[(line.IndexOf(':') + 1)..].Trim();
+        }
+        catch (IOException)
+        {
+        }
+
+        return RuntimeInformation.ProcessArchitecture.ToString();
+    }
+}
