@@ -28,14 +28,20 @@ public static class QuickTable
         }
     }
 
+    /// <summary>--cpu: samples in processor time (meaningful on one thread only).</summary>
+    private static bool CpuTime { get; set; }
+
     public static string Run(string[] args)
     {
+        CpuTime = args.Contains("--cpu");
         int rounds = IntOption(args, "--rounds", 7);
         double sampleMs = IntOption(args, "--sample-ms", 40);
         string[] shapeFilter = Option(args, "--shapes")?.Split(',') ?? [];
         int[] threadList = Option(args, "--threads")?.Split(',').Select(int.Parse).ToArray() ?? [1, 2];
         string[] opFilter = Option(args, "--ops")?.Split(',') ?? [];
         bool Wanted(BenchmarkShape s) => shapeFilter.Length == 0 || shapeFilter.Any(f => s.ToString().Contains(f, StringComparison.Ordinal));
+
+        if (args.Contains("--ab")) return AB(args, rounds, sampleMs, threadList, Wanted);
 
         var text = new StringBuilder();
         text.AppendLine(CultureInfo.InvariantCulture, $"CPU: {CpuModel()}, {Environment.ProcessorCount} logical cores; .NET {Environment.Version}; " +
@@ -93,6 +99,67 @@ public static class QuickTable
         return text.ToString();
     }
 
+    /// <summary>The library's benchmark-only switches: the previous kernels (<paramref name="old"/>) or the current ones.</summary>
+    private static void UseOld(bool old)
+    {
+        NormLayout.SerialBelowElements = old && Environment.GetEnvironmentVariable("NORMSHARP_BENCH_OLD_SERIAL") != "1" ? 0 : NormLayout.SmallElements;
+        OutputStores.NonTemporalAboveBytes = old && Environment.GetEnvironmentVariable("NORMSHARP_BENCH_OLD_NT") != "1" ? long.MaxValue : OutputStores.LastLevelCacheBytes;
+    }
+
+    private static Action Old(Action run) => () =>
+    {
+        UseOld(true);
+        try
+        {
+            run();
+        }
+        finally
+        {
+            UseOld(false);
+        }
+    };
+
+    /// <summary>--ab: NormSharp with the previous kernels against the current ones in the same rounds: time old / new.</summary>
+    private static string AB(string[] args, int rounds, double sampleMs, int[] threadList, Func<BenchmarkShape, bool> wanted)
+    {
+        var text = new StringBuilder("| shape | threads | train old/new | eval old/new | fwd+bwd old/new | new ns (train / eval / fwd+bwd) |\n|---|---|---|---|---|---|\n");
+        foreach (BenchmarkShape shape in BenchmarkShape.All.Where(wanted))
+            foreach (int threads in threadList)
+            {
+                var bench = new BatchNormBenchmarks { Shape = shape, Threads = threads };
+                bench.Setup();
+                Op[] ops =
+                [
+                    new("train", bench.NormSharpTrainForward), new("train-old", Old(bench.NormSharpTrainForward)),
+                    new("eval", bench.NormSharpEvalForward), new("eval-old", Old(bench.NormSharpEvalForward)),
+                    new("fb", bench.NormSharpForwardBackward), new("fb-old", Old(bench.NormSharpForwardBackward)),
+                ];
+                Measured m = Measure(ops, rounds, sampleMs);
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {shape} | {threads} | {R(m, "train-old", "train")} | {R(m, "eval-old", "eval")} | {R(m, "fb-old", "fb")} | " +
+                    $"{m.Median("train"):F0} / {m.Median("eval"):F0} / {m.Median("fb"):F0} |");
+                Console.WriteLine(text.ToString().Split('\n')[^2]);
+            }
+
+        foreach (BenchmarkShape shape in BenchmarkShape.InstanceNorm.Where(wanted))
+            foreach (int threads in threadList)
+            {
+                var bench = new InstanceNormBenchmarks { Shape = shape, Threads = threads };
+                bench.Setup();
+                Op[] ops =
+                [
+                    new("train", bench.NormSharpTrainForward), new("train-old", Old(bench.NormSharpTrainForward)),
+                    new("fb", bench.NormSharpForwardBackward), new("fb-old", Old(bench.NormSharpForwardBackward)),
+                ];
+                Measured m = Measure(ops, rounds, sampleMs);
+                text.AppendLine(CultureInfo.InvariantCulture,
+                    $"| IN {shape} | {threads} | {R(m, "train-old", "train")} | - | {R(m, "fb-old", "fb")} | {m.Median("train"):F0} / - / {m.Median("fb"):F0} |");
+                Console.WriteLine(text.ToString().Split('\n')[^2]);
+            }
+
+        return text.ToString();
+    }
+
     /// <summary>Runs one operation of one shape in a loop for a while (for a profiler): --profile SHAPE OP THREADS SECONDS.</summary>
     public static void Profile(string[] args)
     {
@@ -123,6 +190,7 @@ public static class QuickTable
             };
         }
 
+        if (Environment.GetEnvironmentVariable("NORMSHARP_BENCH_OLD") == "1") UseOld(true);
         for (int i = 0; i < 50; i++) run();
         var watch = Stopwatch.StartNew();
         long calls = 0;
@@ -156,9 +224,21 @@ public static class QuickTable
         }
 
         var samples = ops.ToDictionary(o => o.Name, _ => new double[rounds]);
+        using var process = Process.GetCurrentProcess();
         for (int r = 0; r < rounds; r++)
             for (int o = 0; o < ops.Length; o++)
             {
+                if (CpuTime)
+                {
+                    // The process's processor time rather than the clock's (on a machine shared with other work, one thread).
+                    process.Refresh();
+                    TimeSpan before = process.TotalProcessorTime;
+                    for (int i = 0; i < reps[o]; i++) ops[o].Run();
+                    process.Refresh();
+                    samples[ops[o].Name][r] = (process.TotalProcessorTime - before).TotalNanoseconds / reps[o];
+                    continue;
+                }
+
                 long start = Stopwatch.GetTimestamp();
                 for (int i = 0; i < reps[o]; i++) ops[o].Run();
                 samples[ops[o].Name][r] = Stopwatch.GetElapsedTime(start).TotalNanoseconds / reps[o];

@@ -46,7 +46,7 @@ internal static unsafe class BatchNormBackwardExecution
             for (int c = 0; c < channels; c++) work.Mean[c] = mean[c];
 
             work.Phase = BackwardWork<T>.Reduce;
-            WorkerPool.For(layout.ReductionItems, work);
+            WorkerPool.For(layout.ReductionItems, work, layout.IsSmall);
 
             var sumsDy = new Span<double>(pDoubles + layout.PartialsLength + channels, channels);
             var dots = new Span<double>(pDoubles + layout.PartialsLength + 2 * channels, channels);
@@ -75,7 +75,7 @@ internal static unsafe class BatchNormBackwardExecution
             if (pdx != null)
             {
                 work.Phase = BackwardWork<T>.Gradient;
-                WorkerPool.For(layout.MapItems, work);
+                WorkerPool.For(layout.MapItems, work, layout.IsSmall);
             }
         }
     }

@@ -55,7 +55,7 @@ internal static unsafe class BatchNormExecution
                 work.Partials = pMoments;
                 work.PartialCount = partials;
                 work.Phase = ForwardWork<T>.Moments;
-                WorkerPool.For(momentItems, work);
+                WorkerPool.For(momentItems, work, layout.IsSmall);
 
                 MomentSpans totals = MomentSpans.Over(pMoments + 4L * partials, channels);
                 layout.CombineMoments(MomentSpans.Over(pMoments, partials), totals);
@@ -90,8 +90,10 @@ internal static unsafe class BatchNormExecution
                 }
             }
 
+            long bytes = (long)layout.Batch * channels * layout.Spatial * sizeof(T);
+            work.NonTemporal = OutputStores.NonTemporal(bytes, bytes);
             work.Phase = ForwardWork<T>.Transform;
-            WorkerPool.For(layout.MapItems, work);
+            WorkerPool.For(layout.MapItems, work, layout.IsSmall);
         }
 
         return count;
@@ -150,6 +152,7 @@ internal static unsafe class BatchNormExecution
         public int PartialCount;
         public NormLayout Layout;
         public int Phase;
+        public bool NonTemporal;
 
         public static ForwardWork<T> ForThisThread => cached ??= new ForwardWork<T>();
 
@@ -196,7 +199,9 @@ internal static unsafe class BatchNormExecution
                 (int first, int rows) = l.RowBlock(index);
                 long offset = (long)first * l.Channels;
                 BatchNormTransform.ApplyRows(new ReadOnlySpan<T>(X + offset, rows * l.Channels), new Span<T>(Y + offset, rows * l.Channels), rows,
-                                             new ReadOnlySpan<T>(Centre, l.Channels), new ReadOnlySpan<T>(Alpha, l.Channels), new ReadOnlySpan<T>(Beta, l.Channels));
+                                             new ReadOnlySpan<T>(Centre, l.Channels), new ReadOnlySpan<T>(Alpha, l.Channels), new ReadOnlySpan<T>(Beta, l.Channels),
+                                             NonTemporal);
+                if (NonTemporal) BatchNormTransform.FenceStores();
                 return;
             }
 
@@ -206,8 +211,10 @@ internal static unsafe class BatchNormExecution
                 int channel = p % l.Channels;
                 long offset = (long)p * l.Spatial;
                 BatchNormTransform.ApplyRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new Span<T>(Y + offset, l.Spatial), Centre[channel], Alpha[channel],
-                                             Beta[channel]);
+                                             Beta[channel], NonTemporal);
             }
+
+            if (NonTemporal) BatchNormTransform.FenceStores();
         }
     }
 }

@@ -47,6 +47,11 @@ internal interface ILanes<TSelf, T> :
     /// <summary>Writes the lanes to destination[index], ..., destination[index + Count - 1].</summary>
     void Store(Span<T> destination, int index);
 
+    /// <summary>Writes the lanes as <see cref="Store"/> does, past the caches (a non-temporal store: the line is not read
+    /// first and does not evict the cache's contents); destination[index] must lie on a multiple of the register's size in
+    /// bytes. The values written are the same; only where they go first differs.</summary>
+    void StoreNonTemporal(Span<T> destination, int index);
+
     /// <summary>a·b + c in each lane, with one rounding.</summary>
     static abstract TSelf FusedMultiplyAdd(TSelf a, TSelf b, TSelf c);
 
@@ -117,6 +122,15 @@ internal readonly struct Lanes512<T>(Vector512<T> value) : ILanes<Lanes512<T>, T
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void StoreNonTemporal(Span<T> destination, int index)
+    {
+        Debug.Assert(Spans.Inside(index, Count, destination.Length));
+        T* at = (T*)Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetReference(destination), index));
+        Debug.Assert((nuint)at % (nuint)sizeof(Vector512<T>) == 0);
+        value.StoreAlignedNonTemporal(at);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes512<T> FusedMultiplyAdd(Lanes512<T> a, Lanes512<T> b, Lanes512<T> c) =>
         typeof(T) == typeof(float)
             ? new(Vector512.FusedMultiplyAdd(a.value.AsSingle(), b.value.AsSingle(), c.value.AsSingle()).As<float, T>())
@@ -174,6 +188,15 @@ internal readonly struct Lanes256<T>(Vector256<T> value) : ILanes<Lanes256<T>, T
     {
         Debug.Assert(Spans.Inside(index, Count, destination.Length));
         value.StoreUnsafe(ref MemoryMarshal.GetReference(destination), (nuint)index);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void StoreNonTemporal(Span<T> destination, int index)
+    {
+        Debug.Assert(Spans.Inside(index, Count, destination.Length));
+        T* at = (T*)Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetReference(destination), index));
+        Debug.Assert((nuint)at % (nuint)sizeof(Vector256<T>) == 0);
+        value.StoreAlignedNonTemporal(at);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -239,6 +262,15 @@ internal readonly struct Lanes128<T>(Vector128<T> value) : ILanes<Lanes128<T>, T
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void StoreNonTemporal(Span<T> destination, int index)
+    {
+        Debug.Assert(Spans.Inside(index, Count, destination.Length));
+        T* at = (T*)Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetReference(destination), index));
+        Debug.Assert((nuint)at % (nuint)sizeof(Vector128<T>) == 0);
+        value.StoreAlignedNonTemporal(at);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes128<T> FusedMultiplyAdd(Lanes128<T> a, Lanes128<T> b, Lanes128<T> c) =>
         typeof(T) == typeof(float)
             ? new(Vector128.FusedMultiplyAdd(a.value.AsSingle(), b.value.AsSingle(), c.value.AsSingle()).As<float, T>())
@@ -296,6 +328,9 @@ internal readonly struct ScalarLane<T>(T value) : ILanes<ScalarLane<T>, T> where
         Debug.Assert(Spans.Inside(index, Count, destination.Length));
         Unsafe.Add(ref MemoryMarshal.GetReference(destination), index) = Value;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StoreNonTemporal(Span<T> destination, int index) => Store(destination, index);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ScalarLane<T> FusedMultiplyAdd(ScalarLane<T> a, ScalarLane<T> b, ScalarLane<T> c) => new(T.FusedMultiplyAdd(a.Value, b.Value, c.Value));
@@ -361,6 +396,15 @@ internal readonly struct Quad<TLanes, T>(TLanes first, TLanes second, TLanes thi
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StoreNonTemporal(Span<T> destination, int index)
+    {
+        first.StoreNonTemporal(destination, index);
+        second.StoreNonTemporal(destination, index + TLanes.Count);
+        third.StoreNonTemporal(destination, index + 2 * TLanes.Count);
+        fourth.StoreNonTemporal(destination, index + 3 * TLanes.Count);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Quad<TLanes, T> FusedMultiplyAdd(Quad<TLanes, T> a, Quad<TLanes, T> b, Quad<TLanes, T> c) =>
         new(TLanes.FusedMultiplyAdd(a.first, b.first, c.first), TLanes.FusedMultiplyAdd(a.second, b.second, c.second),
             TLanes.FusedMultiplyAdd(a.third, b.third, c.third), TLanes.FusedMultiplyAdd(a.fourth, b.fourth, c.fourth));
@@ -421,6 +465,13 @@ internal readonly struct Pair<TLanes, T>(TLanes low, TLanes high) : ILanes<Pair<
     {
         low.Store(destination, index);
         high.Store(destination, index + TLanes.Count);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StoreNonTemporal(Span<T> destination, int index)
+    {
+        low.StoreNonTemporal(destination, index);
+        high.StoreNonTemporal(destination, index + TLanes.Count);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -42,6 +42,61 @@ public class MapWidthTests
     }
 
     [Fact]
+    public unsafe void Transform_WithNonTemporalStores_GivesTheSameBits_AtEveryAlignmentAndLength()
+    {
+        Check<float, Lanes512<float>>();
+        Check<float, Lanes256<float>>();
+        Check<float, Lanes128<float>>();
+        Check<double, Lanes512<double>>();
+        Check<double, Lanes256<double>>();
+
+        static void Check<T, TLanes>() where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
+        {
+            T centre = T.CreateTruncating(1e3), alpha = T.CreateTruncating(1.7), beta = T.CreateTruncating(-0.3);
+            // Aligned memory, then every offset from it: the head before y's first aligned register, the body, the tail.
+            int capacity = 400;
+            T* block = (T*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(capacity * sizeof(T)), 64);
+            try
+            {
+                foreach (int offset in Enumerable.Range(0, 2 * TLanes.Count + 1))
+                    foreach (int length in new[] { 1, 2, TLanes.Count - 1, TLanes.Count, 2 * TLanes.Count + 3, 97, 256, 301 }.Where(n => n >= 1 && offset + n <= capacity))
+                    {
+                        string context = $"{typeof(TLanes).Name} of {typeof(T).Name}, offset {offset}, length {length}";
+                        T[] x = Values<T>(length, length, 1e3);
+                        var y = new Span<T>(block + offset, length);
+                        y.Clear();
+                        BatchNormTransform.ApplyRunNonTemporal<T, TLanes>(x, y, centre, alpha, beta);
+                        BatchNormTransform.FenceStores();
+                        AssertSameBits<T>(x.Select(v => T.FusedMultiplyAdd(v - centre, alpha, beta)).ToArray(), y.ToArray(), context);
+                        // The public entry, which takes the non-temporal path from two registers of Vector256 on.
+                        y.Clear();
+                        BatchNormTransform.ApplyRun<T>(x, y, centre, alpha, beta, nonTemporal: true);
+                        AssertSameBits<T>(x.Select(v => T.FusedMultiplyAdd(v - centre, alpha, beta)).ToArray(), y.ToArray(), $"{context}, entry");
+                    }
+
+                // Rows: aligned rows of a multiple of a register take non-temporal stores, others the cached ones.
+                foreach (int offset in new[] { 0, 1, 8 })
+                    foreach (int channels in new[] { 8, 16, 24, 12 })
+                    {
+                        int rows = 7;
+                        T[] x = Values<T>(rows * channels, channels, 1e3);
+                        T[] centres = Values<T>(channels, channels + 3, 1e3), alphas = Values<T>(channels, channels + 1), betas = Values<T>(channels, channels + 2);
+                        T[] expected = x.Select((v, i) => T.FusedMultiplyAdd(v - centres[i % channels], alphas[i % channels], betas[i % channels])).ToArray();
+                        var y = new Span<T>(block + offset, rows * channels);
+                        y.Clear();
+                        BatchNormTransform.ApplyRows<T>(x, y, rows, centres, alphas, betas, nonTemporal: true);
+                        BatchNormTransform.FenceStores();
+                        AssertSameBits<T>(expected, y.ToArray(), $"rows of {channels} {typeof(T).Name} at offset {offset}");
+                    }
+            }
+            finally
+            {
+                System.Runtime.InteropServices.NativeMemory.AlignedFree(block);
+            }
+        }
+    }
+
+    [Fact]
     public void InputGradient_AtEveryWidth_MatchesTheScalarFormula()
     {
         Check<float, Lanes512<float>>();

@@ -1,0 +1,49 @@
+using System.Globalization;
+
+namespace NormSharp;
+
+/// <summary>
+/// Where the elementwise passes write: through the caches, or past them (non-temporal stores) when the input and the
+/// output together exceed the last-level cache, so that nothing of the output would still be cached when the pass ends and
+/// its lines would only evict the input's; the store then also skips reading each output line first. The values written
+/// are the same either way.
+/// </summary>
+internal static class OutputStores
+{
+    /// <summary>The last-level cache's size in bytes (Linux: the largest level in sysfs; elsewhere 32 MiB).</summary>
+    public static long LastLevelCacheBytes { get; } = Detect();
+
+    /// <summary>Input plus output bytes above which the passes store past the caches (settable for the benchmarks'
+    /// before/after runs).</summary>
+    internal static long NonTemporalAboveBytes { get; set; } = LastLevelCacheBytes;
+
+    /// <summary>Whether a pass that reads <paramref name="inputBytes"/> and writes <paramref name="outputBytes"/> stores
+    /// past the caches.</summary>
+    public static bool NonTemporal(long inputBytes, long outputBytes) => inputBytes + outputBytes > NonTemporalAboveBytes;
+
+    private static long Detect()
+    {
+        const long Fallback = 32L << 20;
+        try
+        {
+            const string Root = "/sys/devices/system/cpu/cpu0/cache";
+            if (!Directory.Exists(Root)) return Fallback;
+            long largest = 0;
+            foreach (string index in Directory.EnumerateDirectories(Root, "index*"))
+            {
+                string sizeFile = Path.Combine(index, "size");
+                if (!File.Exists(sizeFile)) continue;
+                string text = File.ReadAllText(sizeFile).Trim();
+                long factor = text.EndsWith('K') ? 1L << 10 : text.EndsWith('M') ? 1L << 20 : 1;
+                if (long.TryParse(text.TrimEnd('K', 'M'), NumberStyles.Integer, CultureInfo.InvariantCulture, out long size))
+                    largest = Math.Max(largest, size * factor);
+            }
+
+            return largest > 0 ? largest : Fallback;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Fallback;
+        }
+    }
+}
