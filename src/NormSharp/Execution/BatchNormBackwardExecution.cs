@@ -43,6 +43,9 @@ internal static unsafe class BatchNormBackwardExecution
             work.K = pParameters + 2 * channels;
             work.Scale = pParameters + 3 * channels;
             work.BatchStatistics = batchStatistics;
+            long bytes = (long)layout.Batch * channels * layout.Spatial * sizeof(T);
+            work.NonTemporal = OutputStores.NonTemporal(2 * bytes, bytes);
+            work.Prefetch = OutputStores.Prefetch(2 * bytes);
             for (int c = 0; c < channels; c++) work.Mean[c] = mean[c];
 
             work.Phase = BackwardWork<T>.Reduce;
@@ -91,7 +94,7 @@ internal static unsafe class BatchNormBackwardExecution
         public double* Partials, Mean;
         public NormLayout Layout;
         public int Phase;
-        public bool BatchStatistics;
+        public bool BatchStatistics, NonTemporal, Prefetch;
 
         public static BackwardWork<T> ForThisThread => cached ??= new BackwardWork<T>();
 
@@ -107,7 +110,8 @@ internal static unsafe class BatchNormBackwardExecution
                     (int first, int rows) = l.RowBlock(index);
                     long offset = (long)first * channels;
                     BatchNormBackward.ReduceRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels), rows,
-                                                 new ReadOnlySpan<double>(Mean, channels), new Span<double>(partial, channels), new Span<double>(partial + channels, channels));
+                                                 new ReadOnlySpan<double>(Mean, channels), new Span<double>(partial, channels), new Span<double>(partial + channels, channels),
+                                                 Prefetch);
                     return;
                 }
 
@@ -153,8 +157,10 @@ internal static unsafe class BatchNormBackwardExecution
                 int ch = p % channels;
                 long offset = (long)p * l.Spatial;
                 BatchNormBackward.InputGradientRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial),
-                                                   new Span<T>(Dx + offset, l.Spatial), Centre[ch], GradMean[ch], K[ch], Scale[ch], BatchStatistics);
+                                                   new Span<T>(Dx + offset, l.Spatial), Centre[ch], GradMean[ch], K[ch], Scale[ch], BatchStatistics, NonTemporal);
             }
+
+            if (NonTemporal) BatchNormTransform.FenceStores();
         }
     }
 }

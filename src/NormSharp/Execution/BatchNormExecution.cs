@@ -92,6 +92,7 @@ internal static unsafe class BatchNormExecution
 
             long bytes = (long)layout.Batch * channels * layout.Spatial * sizeof(T);
             work.NonTemporal = OutputStores.NonTemporal(bytes, bytes);
+            work.Prefetch = OutputStores.Prefetch(bytes);
             work.Phase = ForwardWork<T>.Transform;
             WorkerPool.For(layout.MapItems, work, layout.IsSmall);
         }
@@ -152,7 +153,7 @@ internal static unsafe class BatchNormExecution
         public int PartialCount;
         public NormLayout Layout;
         public int Phase;
-        public bool NonTemporal;
+        public bool NonTemporal, Prefetch;
 
         public static ForwardWork<T> ForThisThread => cached ??= new ForwardWork<T>();
 
@@ -200,7 +201,7 @@ internal static unsafe class BatchNormExecution
                 long offset = (long)first * l.Channels;
                 BatchNormTransform.ApplyRows(new ReadOnlySpan<T>(X + offset, rows * l.Channels), new Span<T>(Y + offset, rows * l.Channels), rows,
                                              new ReadOnlySpan<T>(Centre, l.Channels), new ReadOnlySpan<T>(Alpha, l.Channels), new ReadOnlySpan<T>(Beta, l.Channels),
-                                             NonTemporal);
+                                             NonTemporal, Prefetch);
                 if (NonTemporal) BatchNormTransform.FenceStores();
                 return;
             }

@@ -21,6 +21,13 @@ internal static class OutputStores
     /// past the caches.</summary>
     public static bool NonTemporal(long inputBytes, long outputBytes) => inputBytes + outputBytes > NonTemporalAboveBytes;
 
+    /// <summary>Inputs from this many bytes on are read from memory rather than from L2: the rows kernels then ask for the
+    /// rows ahead (settable for the benchmarks' before/after runs).</summary>
+    internal static long PrefetchFromBytes { get; set; } = 2L << 20;
+
+    /// <summary>Whether a rows pass over <paramref name="inputBytes"/> asks for the rows ahead.</summary>
+    public static bool Prefetch(long inputBytes) => inputBytes >= PrefetchFromBytes;
+
     private static long Detect()
     {
         const long Fallback = 32L << 20;

