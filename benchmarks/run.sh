@@ -1,10 +1,32 @@
 #!/usr/bin/env bash
-# Runs the benchmark matrix (short job: about 4-5 minutes on 2 cores) and writes the ratio table.
-#   bash benchmarks/run.sh [output.md] [extra BenchmarkDotNet options, e.g. --filter '*Train*']
-# Keep the machine otherwise idle while it runs: both libraries are measured in the same process and run.
+# The ratio table against libtorch (same process, same data), 1 and 2 threads, with the CPU model, .NET and libtorch versions
+# and same-run copy references (plain and non-temporal, on the kernels' worker pool).
+#   bash benchmarks/run.sh [output.md] [--rounds N] [--sample-ms MS] [--shapes 56x56,NHWC] [--threads 1,2]
+#       quick mode (default): a stopwatch harness, all operations of a shape interleaved in each round, medians and ranges
+#       of per-round ratios; about 2 minutes on 2 cores. Then the allocating overloads once more under the GC's default
+#       large-object threshold (the benchmark app raises it; see docs/benchmarks/ratios.md).
+#   bash benchmarks/run.sh --bdn [output.md] [BenchmarkDotNet options]: the BenchmarkDotNet matrix (longer).
+# Keep the machine otherwise idle while it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+dotnet build -c Release benchmarks/NormSharp.Benchmarks -v quiet -nologo
+app=benchmarks/NormSharp.Benchmarks/bin/Release/net10.0/NormSharp.Benchmarks.dll
+if [[ "${1:-}" == "--bdn" ]]; then
+  shift
+  out="${1:-docs/benchmarks/ratios-bdn.md}"
+  shift || true
+  dotnet "$app" --out "$out" --filter '*' "$@"
+  exit 0
+fi
 out="${1:-docs/benchmarks/ratios.md}"
 shift || true
-dotnet build -c Release benchmarks/NormSharp.Benchmarks -v quiet -nologo
-dotnet benchmarks/NormSharp.Benchmarks/bin/Release/net10.0/NormSharp.Benchmarks.dll --out "$out" --filter '*' "$@"
+dotnet "$app" --quick --out "$out" "$@"
+{
+  echo
+  echo "Allocating overloads under the GC's default large-object threshold (85,000 bytes: outputs from about 21K floats go to the"
+  echo "large-object heap, whose freed memory is returned to the system and faulted in again by the next allocation):"
+  echo
+  DOTNET_GCLOHThreshold=0x14C08 dotnet "$app" --quick --ops ns-train-alloc,lt-train --out /dev/null "$@" \
+    | grep -E '^\| (shape|---|[0-9])' | awk -F'|' 'NR<=2 && /shape/ {print "| shape | threads | train fwd (allocating, default GC) |"; next} /---/ {print "|---|---|---|"; next} {print "|" $2 "|" $3 "|" $5 "|"}'
+} >> "$out"
+echo "written to $out"

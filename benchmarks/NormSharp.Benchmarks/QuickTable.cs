@@ -174,8 +174,13 @@ public static class QuickTable
         {
             var bench = new BatchNormBenchmarks { Shape = shape, Threads = threads };
             bench.Setup();
+            float[] kept = new float[shape.Elements];
             run = opName switch
             {
+                // References for the allocating overloads: fresh memory (uninitialized, as the library allocates) written once,
+                // and the same writes into memory allocated once.
+                "alloc-write" => () => GC.AllocateUninitializedArray<float>((int)shape.Elements).AsSpan().Fill(1),
+                "write" => () => kept.AsSpan().Fill(1),
                 "ns-train" => bench.NormSharpTrainForward, "ns-train-alloc" => () => bench.NormSharpTrainForwardAllocating(),
                 "ns-eval" => bench.NormSharpEvalForward, "ns-fb" => bench.NormSharpForwardBackward, "lt-train" => bench.TorchTrainForward,
                 "lt-eval" => bench.TorchEvalForward, "lt-fb" => bench.TorchForwardBackward, _ => throw new ArgumentException(opName),
@@ -193,10 +198,15 @@ public static class QuickTable
 
         if (Environment.GetEnvironmentVariable("NORMSHARP_BENCH_OLD") == "1") UseOld(true);
         for (int i = 0; i < 50; i++) run();
+        int[] collections = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+        TimeSpan paused = GC.GetTotalPauseDuration();
         var watch = Stopwatch.StartNew();
         long calls = 0;
         while (watch.Elapsed.TotalSeconds < seconds) { run(); calls++; }
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{shapeName} {opName} {threads}: {watch.Elapsed.TotalNanoseconds / calls:F0} ns per call"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{shapeName} {opName} {threads}: {watch.Elapsed.TotalNanoseconds / calls:F0} ns per call; per 100 calls: gen0 {100.0 * (GC.CollectionCount(0) - collections[0]) / calls:F1}, " +
+            $"gen1 {100.0 * (GC.CollectionCount(1) - collections[1]) / calls:F1}, gen2 {100.0 * (GC.CollectionCount(2) - collections[2]) / calls:F1} collections; " +
+            $"GC pause {(GC.GetTotalPauseDuration() - paused).TotalNanoseconds / calls:F0} ns per call"));
     }
 
     private static string R(Measured m, string torch, string ours)
