@@ -103,6 +103,7 @@ public static class QuickTable
     private static void UseOld(bool old)
     {
         NormLayout.SerialBelowElements = old && Environment.GetEnvironmentVariable("NORMSHARP_BENCH_OLD_SERIAL") != "1" ? 0 : NormLayout.SmallElements;
+        BatchNormExecution.RowsInFoursSwitch = old && Environment.GetEnvironmentVariable("NORMSHARP_BENCH_OLD_ROWS") != "1";
         OutputStores.PrefetchFromBytes = old && Environment.GetEnvironmentVariable("NORMSHARP_BENCH_OLD_PREFETCH") != "1" ? long.MaxValue : 2L << 20;
         OutputStores.NonTemporalAboveBytes = old && Environment.GetEnvironmentVariable("NORMSHARP_BENCH_OLD_NT") != "1" ? long.MaxValue : OutputStores.LastLevelCacheBytes;
     }

@@ -33,7 +33,9 @@ internal static unsafe class BatchNormExecution
         Span<T> rv = runningVar is null ? default : TensorStorage.Span(runningVar);
         Span<T> w = weight is null ? default : TensorStorage.Span(weight);
         Span<T> b = bias is null ? default : TensorStorage.Span(bias);
-        T[] folded = ScratchBuffers<T>.ScaleAndShift(3 * channels);
+        // Each coefficient array twice over (2C), so that the rows kernel that reads a rows block as one run finds a whole
+        // register of coefficients from any channel on.
+        T[] folded = ScratchBuffers<T>.ScaleAndShift(6 * channels);
         ForwardWork<T> work = ForwardWork<T>.ForThisThread;
         work.Layout = layout;
         int momentItems = layout.ReductionItems, partials = layout.MomentPartials;
@@ -48,8 +50,8 @@ internal static unsafe class BatchNormExecution
             work.X = px;
             work.Y = py;
             work.Alpha = pFolded;
-            work.Beta = pFolded + channels;
-            work.Centre = pFolded + 2 * channels;
+            work.Beta = pFolded + 2 * channels;
+            work.Centre = pFolded + 4 * channels;
             if (training)
             {
                 work.Partials = pMoments;
@@ -93,6 +95,13 @@ internal static unsafe class BatchNormExecution
             long bytes = (long)layout.Batch * channels * layout.Spatial * sizeof(T);
             work.NonTemporal = OutputStores.NonTemporal(bytes, bytes);
             work.Prefetch = OutputStores.Prefetch(bytes);
+            if (layout.IsRows)
+            {
+                new Span<T>(work.Alpha, channels).CopyTo(new Span<T>(work.Alpha + channels, channels));
+                new Span<T>(work.Beta, channels).CopyTo(new Span<T>(work.Beta + channels, channels));
+                new Span<T>(work.Centre, channels).CopyTo(new Span<T>(work.Centre + channels, channels));
+            }
+
             work.Phase = ForwardWork<T>.Transform;
             WorkerPool.For(layout.MapItems, work, layout.IsSmall);
         }
@@ -140,6 +149,9 @@ internal static unsafe class BatchNormExecution
         work.Alpha[c] = alpha;
         work.Beta[c] = beta;
     }
+
+    /// <summary>Benchmark switch: the rows transform four rows at a time even from memory.</summary>
+    internal static bool RowsInFoursSwitch { get; set; }
 
     private sealed class ForwardWork<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -199,6 +211,16 @@ internal static unsafe class BatchNormExecution
             {
                 (int first, int rows) = l.RowBlock(index);
                 long offset = (long)first * l.Channels;
+                if (Prefetch && !RowsInFoursSwitch && BatchNormTransform.AppliesRowsAsRun<T>(l.Channels))
+                {
+                    // From memory: the block as one run, in memory order (which the hardware prefetcher follows).
+                    BatchNormTransform.ApplyRowsAsRun(new ReadOnlySpan<T>(X + offset, rows * l.Channels), new Span<T>(Y + offset, rows * l.Channels),
+                                                      new ReadOnlySpan<T>(Centre, 2 * l.Channels), new ReadOnlySpan<T>(Alpha, 2 * l.Channels),
+                                                      new ReadOnlySpan<T>(Beta, 2 * l.Channels), NonTemporal);
+                    if (NonTemporal) BatchNormTransform.FenceStores();
+                    return;
+                }
+
                 BatchNormTransform.ApplyRows(new ReadOnlySpan<T>(X + offset, rows * l.Channels), new Span<T>(Y + offset, rows * l.Channels), rows,
                                              new ReadOnlySpan<T>(Centre, l.Channels), new ReadOnlySpan<T>(Alpha, l.Channels), new ReadOnlySpan<T>(Beta, l.Channels),
                                              NonTemporal, Prefetch);

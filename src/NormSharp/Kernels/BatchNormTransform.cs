@@ -115,6 +115,60 @@ internal static class BatchNormTransform
         else ApplyRows<T, ScalarLane<T>>(x, y, rows, centre, alpha, beta);
     }
 
+    /// <summary>Whether <see cref="ApplyRowsAsRun{T}"/> takes rows of <paramref name="channels"/> values (a register of
+    /// Vector256 or more).</summary>
+    public static bool AppliesRowsAsRun<T>(int channels) where T : unmanaged, IFloatingPointIeee754<T> =>
+        Lanes256<T>.IsHardwareAccelerated && channels >= Lanes256<T>.Count;
+
+    /// <summary>
+    /// Rows layout read as one run, in memory order: y[i] = fma(x[i] - centre[c], alpha[c], beta[c]) with c = i mod C, where
+    /// <paramref name="centre"/>, <paramref name="alpha"/> and <paramref name="beta"/> hold each channel's coefficient twice
+    /// over (length 2C, so that a register of coefficients from any channel on lies inside them). For inputs read from
+    /// memory: the four-rows kernel (<see cref="ApplyRows{T}"/>) reads four streams at once, which the hardware prefetcher
+    /// follows poorly; this one reads one, at three coefficient loads (from L1) per register. <paramref name="nonTemporal"/>
+    /// as for <see cref="ApplyRun{T}"/>. Same values as the other rows kernels. C ≥ a Vector256 register
+    /// (<see cref="AppliesRowsAsRun{T}"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ApplyRowsAsRun<T>(ReadOnlySpan<T> x, Span<T> y, ReadOnlySpan<T> centre, ReadOnlySpan<T> alpha, ReadOnlySpan<T> beta, bool nonTemporal)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Debug.Assert(AppliesRowsAsRun<T>(centre.Length / 2) && alpha.Length == centre.Length && beta.Length == centre.Length
+                     && x.Length % (centre.Length / 2) == 0 && y.Length == x.Length && Spans.SameOrApart(x, y));
+        if (nonTemporal) ApplyRowsAsRun<T, Lanes256<T>, NonTemporalStores>(x, y, centre, alpha, beta);
+        else ApplyRowsAsRun<T, Lanes256<T>, CachedStores>(x, y, centre, alpha, beta);
+    }
+
+    /// <summary><see cref="ApplyRowsAsRun{T}"/> in registers of <typeparamref name="TLanes"/>: with non-temporal stores, the
+    /// values before y's first aligned register one at a time; the registers; the last values one at a time. Internal for the
+    /// tests.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void ApplyRowsAsRun<T, TLanes, TStores>(ReadOnlySpan<T> x, Span<T> y, ReadOnlySpan<T> centre, ReadOnlySpan<T> alpha, ReadOnlySpan<T> beta)
+        where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T> where TStores : struct, IStores
+    {
+        int channels = centre.Length / 2, i = 0, c = 0;
+        int head = TStores.NonTemporal ? Math.Min(ElementsToAlignment<T, TLanes>(y), x.Length) : 0;
+        for (; i < head; i++)
+        {
+            ApplyRunBlocks<T, ScalarLane<T>>(x.Slice(i, 1), y.Slice(i, 1), centre[c], alpha[c], beta[c], 0);
+            if (++c == channels) c = 0;
+        }
+
+        // y[i] = fma(x[i] - centre[c], alpha[c], beta[c]), c = i mod C
+        for (; i <= x.Length - TLanes.Count; i += TLanes.Count)
+        {
+            Put<T, TLanes, TStores>(TLanes.FusedMultiplyAdd(TLanes.Load(x, i) - TLanes.Load(centre, c), TLanes.Load(alpha, c), TLanes.Load(beta, c)), y, i);
+            c += TLanes.Count;
+            if (c >= channels) c -= channels;
+        }
+
+        for (; i < x.Length; i++)
+        {
+            ApplyRunBlocks<T, ScalarLane<T>>(x.Slice(i, 1), y.Slice(i, 1), centre[c], alpha[c], beta[c], 0);
+            if (++c == channels) c = 0;
+        }
+    }
+
     /// <summary>The run in registers of <typeparamref name="TLanes"/> (at least one register long), then the last values.
     /// Internal for the tests, which also run the widths the dispatch skips.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -184,7 +238,7 @@ internal static class BatchNormTransform
     }
 
     /// <summary>A kind of store, as a type (so that the JIT compiles each kind's loop on its own).</summary>
-    private interface IStores
+    internal interface IStores
     {
         static abstract bool NonTemporal { get; }
 
@@ -192,21 +246,21 @@ internal static class BatchNormTransform
         static abstract bool Prefetch { get; }
     }
 
-    private readonly struct CachedStores : IStores
+    internal readonly struct CachedStores : IStores
     {
         public static bool NonTemporal => false;
 
         public static bool Prefetch => false;
     }
 
-    private readonly struct PrefetchedStores : IStores
+    internal readonly struct PrefetchedStores : IStores
     {
         public static bool NonTemporal => false;
 
         public static bool Prefetch => true;
     }
 
-    private readonly struct NonTemporalStores : IStores
+    internal readonly struct NonTemporalStores : IStores
     {
         public static bool NonTemporal => true;
 

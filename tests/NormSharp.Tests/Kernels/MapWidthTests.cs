@@ -100,6 +100,44 @@ public class MapWidthTests
     }
 
     [Fact]
+    public unsafe void RowsAsOneRun_GivesTheRowsKernelsBits_AtEveryAlignment()
+    {
+        Check<float>();
+        Check<double>();
+
+        static void Check<T>() where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            int capacity = 20000;
+            T* block = (T*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(capacity * sizeof(T)), 64);
+            try
+            {
+                foreach (int channels in new[] { 4, 7, 8, 12, 16, 17, 64, 1000 }.Where(BatchNormTransform.AppliesRowsAsRun<T>))
+                    foreach (int rows in new[] { 1, 3, 9 })
+                        foreach (int offset in new[] { 0, 1, 3, 8 })
+                            foreach (bool nonTemporal in new[] { false, true })
+                            {
+                                T[] x = Values<T>(rows * channels, channels, 1e3);
+                                T[] centres = Values<T>(channels, channels + 3, 1e3), alphas = Values<T>(channels, channels + 1), betas = Values<T>(channels, channels + 2);
+                                T[] expected = x.Select((v, i) => T.FusedMultiplyAdd(v - centres[i % channels], alphas[i % channels], betas[i % channels])).ToArray();
+                                var y = new Span<T>(block + offset, rows * channels);
+                                y.Clear();
+                                BatchNormTransform.ApplyRowsAsRun<T>(x, y, [.. centres, .. centres], [.. alphas, .. alphas], [.. betas, .. betas], nonTemporal);
+                                BatchNormTransform.FenceStores();
+                                AssertSameBits<T>(expected, y.ToArray(), $"{rows}x{channels} {typeof(T).Name} at offset {offset}, non-temporal {nonTemporal}");
+                                // In place.
+                                T[] inPlace = (T[])x.Clone();
+                                BatchNormTransform.ApplyRowsAsRun<T>(inPlace, inPlace, [.. centres, .. centres], [.. alphas, .. alphas], [.. betas, .. betas], nonTemporal);
+                                AssertSameBits<T>(expected, inPlace, $"{rows}x{channels} {typeof(T).Name} in place, non-temporal {nonTemporal}");
+                            }
+            }
+            finally
+            {
+                System.Runtime.InteropServices.NativeMemory.AlignedFree(block);
+            }
+        }
+    }
+
+    [Fact]
     public unsafe void InputGradient_WithNonTemporalStores_GivesTheSameBits_AtEveryAlignmentAndLength()
     {
         Check<float, Lanes512<float>>();
