@@ -25,7 +25,8 @@ internal static unsafe class BatchNormBackwardExecution
         BackwardWork<T> work = BackwardWork<T>.ForThisThread;
         work.Layout = layout;
         double[] doubles = ScratchBuffers<double>.BackwardSums(layout.PartialsLength + 3 * channels);
-        T[] parameters = ScratchBuffers<T>.BackwardCoefficients(4 * channels);
+        // Each coefficient array twice over (2C), for the rows kernel that reads a rows block as one run.
+        T[] parameters = ScratchBuffers<T>.BackwardCoefficients(8 * channels);
 
         fixed (T* px = TensorStorage.Span(x))
         fixed (T* pdy = TensorStorage.Span(dy))
@@ -39,9 +40,9 @@ internal static unsafe class BatchNormBackwardExecution
             work.Partials = pDoubles;
             work.Mean = pDoubles + layout.PartialsLength;
             work.Centre = pParameters;
-            work.GradMean = pParameters + channels;
-            work.K = pParameters + 2 * channels;
-            work.Scale = pParameters + 3 * channels;
+            work.GradMean = pParameters + 2 * channels;
+            work.K = pParameters + 4 * channels;
+            work.Scale = pParameters + 6 * channels;
             work.BatchStatistics = batchStatistics;
             long bytes = (long)layout.Batch * channels * layout.Spatial * sizeof(T);
             work.NonTemporal = OutputStores.NonTemporal(2 * bytes, bytes);
@@ -75,6 +76,14 @@ internal static unsafe class BatchNormBackwardExecution
                 work.Scale[c] = T.CreateTruncating(invStd[c] * weight[c]);
             }
 
+            if (pdx != null && layout.IsRows)
+            {
+                Repeat(work.Centre, channels);
+                Repeat(work.GradMean, channels);
+                Repeat(work.K, channels);
+                Repeat(work.Scale, channels);
+            }
+
             if (pdx != null)
             {
                 work.Phase = BackwardWork<T>.Gradient;
@@ -82,6 +91,10 @@ internal static unsafe class BatchNormBackwardExecution
             }
         }
     }
+
+    /// <summary>Copies the C values at <paramref name="values"/> to the C after them.</summary>
+    private static void Repeat<T>(T* values, int channels) where T : unmanaged =>
+        new Span<T>(values, channels).CopyTo(new Span<T>(values + channels, channels));
 
     private sealed class BackwardWork<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -144,6 +157,18 @@ internal static unsafe class BatchNormBackwardExecution
             {
                 (int first, int rows) = l.RowBlock(index);
                 long offset = (long)first * channels;
+                if (Prefetch && BatchNormTransform.AppliesRowsAsRun<T>(channels))
+                {
+                    // From memory: the block as one run in memory order (as the forward's transform).
+                    BatchNormBackward.InputGradientRowsAsRun(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels),
+                                                             new Span<T>(Dx + offset, rows * channels),
+                                                             new BatchNormBackward.ChannelGradients<T>(new ReadOnlySpan<T>(Centre, 2 * channels),
+                                                                 new ReadOnlySpan<T>(GradMean, 2 * channels), new ReadOnlySpan<T>(K, 2 * channels),
+                                                                 new ReadOnlySpan<T>(Scale, 2 * channels)), BatchStatistics, NonTemporal);
+                    if (NonTemporal) BatchNormTransform.FenceStores();
+                    return;
+                }
+
                 BatchNormBackward.InputGradientRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels),
                                                     new Span<T>(Dx + offset, rows * channels), rows, new ReadOnlySpan<T>(Centre, channels),
                                                     new ReadOnlySpan<T>(GradMean, channels), new ReadOnlySpan<T>(K, channels),

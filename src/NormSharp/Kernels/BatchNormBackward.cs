@@ -325,6 +325,61 @@ internal static class BatchNormBackward
         return c;
     }
 
+    /// <summary>Rows layout read as one run, in memory order (for inputs read from memory, as
+    /// <see cref="BatchNormTransform.ApplyRowsAsRun{T}"/>): dx[i] with channel c = i mod C, the coefficients each held twice
+    /// over (length 2C). <paramref name="nonTemporal"/>: dx past the caches. C ≥ a Vector256 register
+    /// (<see cref="BatchNormTransform.AppliesRowsAsRun{T}"/>); dx is dy, or memory apart from x and dy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void InputGradientRowsAsRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradients<T> channels, bool batchStatistics, bool nonTemporal)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Debug.Assert(BatchNormTransform.AppliesRowsAsRun<T>(channels.Centre.Length / 2) && x.Length % (channels.Centre.Length / 2) == 0
+                     && dy.Length == x.Length && dx.Length == x.Length && Spans.SameOrApart(dy, dx) && Spans.SameOrApart(x, dx));
+        InputGradientRowsAsRun<T, Lanes256<T>>(x, dy, dx, channels, batchStatistics, nonTemporal);
+    }
+
+    /// <summary><see cref="InputGradientRowsAsRun{T}"/> in registers of <typeparamref name="TLanes"/>: with non-temporal
+    /// stores, the values before dx's first aligned register one at a time; the registers; the last values one at a time.
+    /// Internal for the tests.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void InputGradientRowsAsRun<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradients<T> channels, bool batchStatistics,
+                                                           bool nonTemporal)
+        where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
+    {
+        int width = channels.Centre.Length / 2, i = 0, c = 0;
+        int head = nonTemporal ? Math.Min(BatchNormTransform.ElementsToAlignment<T, TLanes>(dx), x.Length) : 0;
+        for (; i < head; i++)
+        {
+            OneValue(x, dy, dx, i, channels, c, batchStatistics);
+            if (++c == width) c = 0;
+        }
+
+        for (; i <= x.Length - TLanes.Count; i += TLanes.Count)
+        {
+            // dx = (dy - gradMean - (x - centre)·k)·scale, or dy·scale
+            TLanes value = batchStatistics
+                ? (TLanes.Load(dy, i) - TLanes.Load(channels.GradMean, c) - (TLanes.Load(x, i) - TLanes.Load(channels.Centre, c)) * TLanes.Load(channels.K, c))
+                  * TLanes.Load(channels.Scale, c)
+                : TLanes.Load(dy, i) * TLanes.Load(channels.Scale, c);
+            if (nonTemporal) value.StoreNonTemporal(dx, i);
+            else value.Store(dx, i);
+            c += TLanes.Count;
+            if (c >= width) c -= width;
+        }
+
+        for (; i < x.Length; i++)
+        {
+            OneValue(x, dy, dx, i, channels, c, batchStatistics);
+            if (++c == width) c = 0;
+        }
+
+        static void OneValue(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int i, ChannelGradients<T> channels, int c, bool batchStatistics)
+        {
+            var channel = new ChannelGradient<T>(channels.Centre[c], channels.GradMean[c], channels.K[c], channels.Scale[c]);
+            InputGradientRunBlocks<T, ScalarLane<T>>(x.Slice(i, 1), dy.Slice(i, 1), dx.Slice(i, 1), channel, batchStatistics, 0);
+        }
+    }
+
     /// <summary>A channel's input-gradient coefficients, in T.</summary>
     internal readonly record struct ChannelGradient<T>(T Centre, T GradMean, T K, T Scale);
 

@@ -138,6 +138,44 @@ public class MapWidthTests
     }
 
     [Fact]
+    public unsafe void InputGradientRowsAsOneRun_GivesTheRowsKernelsBits_AtEveryAlignment()
+    {
+        Check<float>();
+        Check<double>();
+
+        static void Check<T>() where T : unmanaged, IFloatingPointIeee754<T>
+        {
+            int capacity = 20000;
+            T* block = (T*)System.Runtime.InteropServices.NativeMemory.AlignedAlloc((nuint)(capacity * sizeof(T)), 64);
+            try
+            {
+                foreach (int channels in new[] { 4, 8, 12, 17, 64, 1000 }.Where(BatchNormTransform.AppliesRowsAsRun<T>))
+                    foreach (int rows in new[] { 1, 3, 9 })
+                        foreach (int offset in new[] { 0, 1, 3, 8 })
+                            foreach (bool batchStatistics in new[] { true, false })
+                                foreach (bool nonTemporal in new[] { false, true })
+                                {
+                                    T[] x = Values<T>(rows * channels, channels), dy = Values<T>(rows * channels, channels + 5);
+                                    T[] centre = Values<T>(channels, channels + 1), gradMean = Values<T>(channels, channels + 2);
+                                    T[] k = Values<T>(channels, channels + 3), scale = Values<T>(channels, channels + 4);
+                                    var expected = new T[rows * channels];
+                                    BatchNormBackward.InputGradientRows<T, ScalarLane<T>>(x, dy, expected, rows, new(centre, gradMean, k, scale), batchStatistics);
+                                    var dx = new Span<T>(block + offset, rows * channels);
+                                    dx.Clear();
+                                    BatchNormBackward.InputGradientRowsAsRun<T>(x, dy, dx, new([.. centre, .. centre], [.. gradMean, .. gradMean], [.. k, .. k], [.. scale, .. scale]),
+                                                                              batchStatistics, nonTemporal);
+                                    BatchNormTransform.FenceStores();
+                                    AssertSameBits<T>(expected, dx.ToArray(), $"{rows}x{channels} {typeof(T).Name} at offset {offset}, {batchStatistics}, non-temporal {nonTemporal}");
+                                }
+            }
+            finally
+            {
+                System.Runtime.InteropServices.NativeMemory.AlignedFree(block);
+            }
+        }
+    }
+
+    [Fact]
     public unsafe void InputGradient_WithNonTemporalStores_GivesTheSameBits_AtEveryAlignmentAndLength()
     {
         Check<float, Lanes512<float>>();
