@@ -10,7 +10,9 @@ namespace NormSharp.Benchmarks;
 /// round (NormSharp, libtorch and the copies interleaved, so that a slow spell of a shared machine hits all of them), then
 /// per operation the median over rounds, and per ratio the median and range of the per-round ratios.
 /// </summary>
-/// <remarks>dotnet NormSharp.Benchmarks.dll --quick [--rounds 7] [--sample-ms 40] [--shapes 56x56,NHWC] [--threads 1,2] [--out FILE]</remarks>
+/// <remarks>dotnet NormSharp.Benchmarks.dll --quick [--rounds 7] [--sample-ms 40] [--shapes 56x56,NHWC] [--threads 1,2] [--ops ns-train,lt-train]
+/// [--batchnorm-only] [--cpu] [--out FILE]; --ab: the library's previous memory paths against the current ones (benchmark-only
+/// switches); --profile SHAPE OP THREADS SECONDS: one operation in a loop, for a profiler.</remarks>
 public static class QuickTable
 {
     private sealed record Op(string Name, Action Run);
@@ -78,7 +80,7 @@ public static class QuickTable
         text.AppendLine();
         text.AppendLine("| InstanceNorm2d shape | threads | fwd | fwd+bwd | fwd: copy bw | NormSharp ns per call (fwd / fwd+bwd) |");
         text.AppendLine("|---|---|---|---|---|---|");
-        foreach (BenchmarkShape shape in BenchmarkShape.InstanceNorm.Where(Wanted))
+        foreach (BenchmarkShape shape in BenchmarkShape.InstanceNorm.Where(s => Wanted(s) && !args.Contains("--batchnorm-only")))
             foreach (int threads in threadList)
             {
                 var bench = new InstanceNormBenchmarks { Shape = shape, Threads = threads };
@@ -201,13 +203,14 @@ public static class QuickTable
         for (int i = 0; i < 50; i++) run();
         int[] collections = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
         TimeSpan paused = GC.GetTotalPauseDuration();
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
         var watch = Stopwatch.StartNew();
         long calls = 0;
         while (watch.Elapsed.TotalSeconds < seconds) { run(); calls++; }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{shapeName} {opName} {threads}: {watch.Elapsed.TotalNanoseconds / calls:F0} ns per call; per 100 calls: gen0 {100.0 * (GC.CollectionCount(0) - collections[0]) / calls:F1}, " +
             $"gen1 {100.0 * (GC.CollectionCount(1) - collections[1]) / calls:F1}, gen2 {100.0 * (GC.CollectionCount(2) - collections[2]) / calls:F1} collections; " +
-            $"GC pause {(GC.GetTotalPauseDuration() - paused).TotalNanoseconds / calls:F0} ns per call"));
+            $"GC pause {(GC.GetTotalPauseDuration() - paused).TotalNanoseconds / calls:F0} ns per call; {(GC.GetAllocatedBytesForCurrentThread() - allocated) / calls} bytes allocated per call"));
     }
 
     private static string R(Measured m, string torch, string ours)
@@ -224,11 +227,13 @@ public static class QuickTable
 
     private static Measured Measure(Op[] ops, int rounds, double sampleMs)
     {
-        // Warm up (tiering, first-touch of buffers) and size each sample to about sampleMs.
+        // Warm up (at least 100 ms each, so that the runtime has replaced the first, unoptimized code; first touch of the
+        // buffers), then size each sample to about sampleMs.
         var reps = new int[ops.Length];
         for (int o = 0; o < ops.Length; o++)
         {
-            for (int i = 0; i < 3; i++) ops[o].Run();
+            var warm = Stopwatch.StartNew();
+            while (warm.Elapsed.TotalMilliseconds < Math.Max(100, sampleMs)) ops[o].Run();
             var watch = Stopwatch.StartNew();
             int n = 0;
             while (watch.Elapsed.TotalMilliseconds < sampleMs / 2) { ops[o].Run(); n++; }
