@@ -45,7 +45,7 @@ internal static unsafe class BatchNormBackwardExecution
             work.Scale = pParameters + 6 * channels;
             work.BatchStatistics = batchStatistics;
             long bytes = (long)layout.Batch * channels * layout.Spatial * sizeof(T);
-            work.NonTemporal = OutputStores.NonTemporal(2 * bytes, bytes);
+            work.NonTemporal = OutputStores.NonTemporal(2 * bytes, bytes, layout.IsRows ? bytes : (long)layout.Spatial * sizeof(T));
             work.Prefetch = OutputStores.Prefetch(2 * bytes);
             for (int c = 0; c < channels; c++) work.Mean[c] = mean[c];
 

@@ -93,7 +93,8 @@ internal static unsafe class BatchNormExecution
             }
 
             long bytes = (long)layout.Batch * channels * layout.Spatial * sizeof(T);
-            work.NonTemporal = OutputStores.NonTemporal(bytes, bytes);
+            // Rows: a block is one run (the rows kernels that store past the caches read it as one); planes: a plane.
+            work.NonTemporal = OutputStores.NonTemporal(bytes, bytes, layout.IsRows ? bytes : (long)layout.Spatial * sizeof(T));
             work.Prefetch = OutputStores.Prefetch(bytes);
             if (layout.IsRows)
             {

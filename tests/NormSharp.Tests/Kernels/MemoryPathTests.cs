@@ -15,7 +15,7 @@ public class MemoryPathTests
     {
         foreach ((nint[] lengths, bool channelsLast) in new (nint[], bool)[]
                  {
-                     ([4, 16, 20, 20], false), ([4, 16, 20, 20], true), ([3, 24, 7, 9], true), ([64, 40], false), ([2, 8, 4, 4], false),
+                     ([4, 16, 20, 20], false), ([4, 16, 20, 20], true), ([2, 8, 40, 40], false), ([3, 24, 7, 9], true), ([64, 40], false), ([2, 8, 4, 4], false),
                  })
         {
             (float[] yOn, float[] dxOn) = Run(lengths, channelsLast, forceFast: true);
