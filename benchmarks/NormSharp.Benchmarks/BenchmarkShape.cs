@@ -10,6 +10,7 @@ public sealed record BenchmarkShape(long[] Lengths, bool ChannelsLast = false)
         new([128, 512, 7, 7]),
         new([256, 1024]),
         new([16, 64]),
+        new([2, 8, 4, 4]),
         new([4, 16, 16, 32, 32]),
         new([32, 64, 56, 56], ChannelsLast: true),
     ];

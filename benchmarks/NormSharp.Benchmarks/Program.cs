@@ -4,9 +4,27 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using NormSharp.Benchmarks;
 
+// dotnet run -c Release --project benchmarks/NormSharp.Benchmarks -- --quick [QuickTable's options]: the stopwatch harness (QuickTable.cs)
 // dotnet run -c Release --project benchmarks/NormSharp.Benchmarks -- [--full] [--suite batchnorm|instancenorm|all|checkpoint] [--out FILE] [BenchmarkDotNet options]
 // (checkpoint: reading and converting a 100 MB torch.save file; BenchmarkDotNet's own table, no ratios)
 // Default: a short in-process job (TorchSharp's native libraries load once, with the Debian fix); --full: BenchmarkDotNet's default job.
+if (args.Contains("--profile"))
+{
+    QuickTable.Profile(args);
+    return;
+}
+
+if (args.Contains("--quick"))
+{
+    string quickOut = Array.IndexOf(args, "--out") is int at && at >= 0 && at + 1 < args.Length ? args[at + 1] : "BenchmarkDotNet.Artifacts/quick.md";
+    string quick = QuickTable.Run(args);
+    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(quickOut))!);
+    File.WriteAllText(quickOut, quick);
+    Console.WriteLine(quick);
+    Console.WriteLine($"written to {quickOut}");
+    return;
+}
+
 bool full = args.Contains("--full");
 int outIndex = Array.IndexOf(args, "--out");
 string output = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : "BenchmarkDotNet.Artifacts/ratios.md";

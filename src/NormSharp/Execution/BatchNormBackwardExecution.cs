@@ -25,7 +25,8 @@ internal static unsafe class BatchNormBackwardExecution
         BackwardWork<T> work = BackwardWork<T>.ForThisThread;
         work.Layout = layout;
         double[] doubles = ScratchBuffers<double>.BackwardSums(layout.PartialsLength + 3 * channels);
-        T[] parameters = ScratchBuffers<T>.BackwardCoefficients(4 * channels);
+        // Each coefficient array twice over (2C), for the rows kernel that reads a rows block as one run.
+        T[] parameters = ScratchBuffers<T>.BackwardCoefficients(8 * channels);
 
         fixed (T* px = TensorStorage.Span(x))
         fixed (T* pdy = TensorStorage.Span(dy))
@@ -39,14 +40,17 @@ internal static unsafe class BatchNormBackwardExecution
             work.Partials = pDoubles;
             work.Mean = pDoubles + layout.PartialsLength;
             work.Centre = pParameters;
-            work.GradMean = pParameters + channels;
-            work.K = pParameters + 2 * channels;
-            work.Scale = pParameters + 3 * channels;
+            work.GradMean = pParameters + 2 * channels;
+            work.K = pParameters + 4 * channels;
+            work.Scale = pParameters + 6 * channels;
             work.BatchStatistics = batchStatistics;
+            long bytes = (long)layout.Batch * channels * layout.Spatial * sizeof(T);
+            work.NonTemporal = OutputStores.NonTemporal(2 * bytes, bytes, layout.IsRows ? bytes : (long)layout.Spatial * sizeof(T));
+            work.Prefetch = OutputStores.Prefetch(2 * bytes);
             for (int c = 0; c < channels; c++) work.Mean[c] = mean[c];
 
             work.Phase = BackwardWork<T>.Reduce;
-            WorkerPool.For(layout.ReductionItems, work);
+            WorkerPool.For(layout.ReductionItems, work, layout.IsSmall);
 
             var sumsDy = new Span<double>(pDoubles + layout.PartialsLength + channels, channels);
             var dots = new Span<double>(pDoubles + layout.PartialsLength + 2 * channels, channels);
@@ -72,13 +76,25 @@ internal static unsafe class BatchNormBackwardExecution
                 work.Scale[c] = T.CreateTruncating(invStd[c] * weight[c]);
             }
 
+            if (pdx != null && layout.IsRows)
+            {
+                Repeat(work.Centre, channels);
+                Repeat(work.GradMean, channels);
+                Repeat(work.K, channels);
+                Repeat(work.Scale, channels);
+            }
+
             if (pdx != null)
             {
                 work.Phase = BackwardWork<T>.Gradient;
-                WorkerPool.For(layout.MapItems, work);
+                WorkerPool.For(layout.MapItems, work, layout.IsSmall);
             }
         }
     }
+
+    /// <summary>Copies the C values at <paramref name="values"/> to the C after them.</summary>
+    private static void Repeat<T>(T* values, int channels) where T : unmanaged =>
+        new Span<T>(values, channels).CopyTo(new Span<T>(values + channels, channels));
 
     private sealed class BackwardWork<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -91,7 +107,7 @@ internal static unsafe class BatchNormBackwardExecution
         public double* Partials, Mean;
         public NormLayout Layout;
         public int Phase;
-        public bool BatchStatistics;
+        public bool BatchStatistics, NonTemporal, Prefetch;
 
         public static BackwardWork<T> ForThisThread => cached ??= new BackwardWork<T>();
 
@@ -107,7 +123,8 @@ internal static unsafe class BatchNormBackwardExecution
                     (int first, int rows) = l.RowBlock(index);
                     long offset = (long)first * channels;
                     BatchNormBackward.ReduceRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels), rows,
-                                                 new ReadOnlySpan<double>(Mean, channels), new Span<double>(partial, channels), new Span<double>(partial + channels, channels));
+                                                 new ReadOnlySpan<double>(Mean, channels), new Span<double>(partial, channels), new Span<double>(partial + channels, channels),
+                                                 Prefetch);
                     return;
                 }
 
@@ -140,6 +157,18 @@ internal static unsafe class BatchNormBackwardExecution
             {
                 (int first, int rows) = l.RowBlock(index);
                 long offset = (long)first * channels;
+                if (Prefetch && BatchNormTransform.AppliesRowsAsRun<T>(channels))
+                {
+                    // From memory: the block as one run in memory order (as the forward's transform).
+                    BatchNormBackward.InputGradientRowsAsRun(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels),
+                                                             new Span<T>(Dx + offset, rows * channels),
+                                                             new BatchNormBackward.ChannelGradients<T>(new ReadOnlySpan<T>(Centre, 2 * channels),
+                                                                 new ReadOnlySpan<T>(GradMean, 2 * channels), new ReadOnlySpan<T>(K, 2 * channels),
+                                                                 new ReadOnlySpan<T>(Scale, 2 * channels)), BatchStatistics, NonTemporal);
+                    if (NonTemporal) BatchNormTransform.FenceStores();
+                    return;
+                }
+
                 BatchNormBackward.InputGradientRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels),
                                                     new Span<T>(Dx + offset, rows * channels), rows, new ReadOnlySpan<T>(Centre, channels),
                                                     new ReadOnlySpan<T>(GradMean, channels), new ReadOnlySpan<T>(K, channels),
@@ -153,8 +182,10 @@ internal static unsafe class BatchNormBackwardExecution
                 int ch = p % channels;
                 long offset = (long)p * l.Spatial;
                 BatchNormBackward.InputGradientRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new ReadOnlySpan<T>(Dy + offset, l.Spatial),
-                                                   new Span<T>(Dx + offset, l.Spatial), Centre[ch], GradMean[ch], K[ch], Scale[ch], BatchStatistics);
+                                                   new Span<T>(Dx + offset, l.Spatial), Centre[ch], GradMean[ch], K[ch], Scale[ch], BatchStatistics, NonTemporal);
             }
+
+            if (NonTemporal) BatchNormTransform.FenceStores();
         }
     }
 }

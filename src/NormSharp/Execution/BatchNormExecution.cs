@@ -33,7 +33,9 @@ internal static unsafe class BatchNormExecution
         Span<T> rv = runningVar is null ? default : TensorStorage.Span(runningVar);
         Span<T> w = weight is null ? default : TensorStorage.Span(weight);
         Span<T> b = bias is null ? default : TensorStorage.Span(bias);
-        T[] folded = ScratchBuffers<T>.ScaleAndShift(3 * channels);
+        // Each coefficient array twice over (2C), so that the rows kernel that reads a rows block as one run finds a whole
+        // register of coefficients from any channel on.
+        T[] folded = ScratchBuffers<T>.ScaleAndShift(6 * channels);
         ForwardWork<T> work = ForwardWork<T>.ForThisThread;
         work.Layout = layout;
         int momentItems = layout.ReductionItems, partials = layout.MomentPartials;
@@ -48,14 +50,14 @@ internal static unsafe class BatchNormExecution
             work.X = px;
             work.Y = py;
             work.Alpha = pFolded;
-            work.Beta = pFolded + channels;
-            work.Centre = pFolded + 2 * channels;
+            work.Beta = pFolded + 2 * channels;
+            work.Centre = pFolded + 4 * channels;
             if (training)
             {
                 work.Partials = pMoments;
                 work.PartialCount = partials;
                 work.Phase = ForwardWork<T>.Moments;
-                WorkerPool.For(momentItems, work);
+                WorkerPool.For(momentItems, work, layout.IsSmall);
 
                 MomentSpans totals = MomentSpans.Over(pMoments + 4L * partials, channels);
                 layout.CombineMoments(MomentSpans.Over(pMoments, partials), totals);
@@ -90,8 +92,19 @@ internal static unsafe class BatchNormExecution
                 }
             }
 
+            long bytes = (long)layout.Batch * channels * layout.Spatial * sizeof(T);
+            // Rows: a block is one run (the rows kernels that store past the caches read it as one); planes: a plane.
+            work.NonTemporal = OutputStores.NonTemporal(bytes, bytes, layout.IsRows ? bytes : (long)layout.Spatial * sizeof(T));
+            work.Prefetch = OutputStores.Prefetch(bytes);
+            if (layout.IsRows)
+            {
+                new Span<T>(work.Alpha, channels).CopyTo(new Span<T>(work.Alpha + channels, channels));
+                new Span<T>(work.Beta, channels).CopyTo(new Span<T>(work.Beta + channels, channels));
+                new Span<T>(work.Centre, channels).CopyTo(new Span<T>(work.Centre + channels, channels));
+            }
+
             work.Phase = ForwardWork<T>.Transform;
-            WorkerPool.For(layout.MapItems, work);
+            WorkerPool.For(layout.MapItems, work, layout.IsSmall);
         }
 
         return count;
@@ -138,6 +151,9 @@ internal static unsafe class BatchNormExecution
         work.Beta[c] = beta;
     }
 
+    /// <summary>Benchmark switch: the rows transform four rows at a time even from memory.</summary>
+    internal static bool RowsInFoursSwitch { get; set; }
+
     private sealed class ForwardWork<T> : IParallelWork where T : unmanaged, IFloatingPointIeee754<T>
     {
         public const int Moments = 0, Transform = 1;
@@ -150,6 +166,7 @@ internal static unsafe class BatchNormExecution
         public int PartialCount;
         public NormLayout Layout;
         public int Phase;
+        public bool NonTemporal, Prefetch;
 
         public static ForwardWork<T> ForThisThread => cached ??= new ForwardWork<T>();
 
@@ -195,8 +212,20 @@ internal static unsafe class BatchNormExecution
             {
                 (int first, int rows) = l.RowBlock(index);
                 long offset = (long)first * l.Channels;
+                if (Prefetch && !RowsInFoursSwitch && BatchNormTransform.AppliesRowsAsRun<T>(l.Channels))
+                {
+                    // From memory: the block as one run, in memory order (which the hardware prefetcher follows).
+                    BatchNormTransform.ApplyRowsAsRun(new ReadOnlySpan<T>(X + offset, rows * l.Channels), new Span<T>(Y + offset, rows * l.Channels),
+                                                      new ReadOnlySpan<T>(Centre, 2 * l.Channels), new ReadOnlySpan<T>(Alpha, 2 * l.Channels),
+                                                      new ReadOnlySpan<T>(Beta, 2 * l.Channels), NonTemporal);
+                    if (NonTemporal) BatchNormTransform.FenceStores();
+                    return;
+                }
+
                 BatchNormTransform.ApplyRows(new ReadOnlySpan<T>(X + offset, rows * l.Channels), new Span<T>(Y + offset, rows * l.Channels), rows,
-                                             new ReadOnlySpan<T>(Centre, l.Channels), new ReadOnlySpan<T>(Alpha, l.Channels), new ReadOnlySpan<T>(Beta, l.Channels));
+                                             new ReadOnlySpan<T>(Centre, l.Channels), new ReadOnlySpan<T>(Alpha, l.Channels), new ReadOnlySpan<T>(Beta, l.Channels),
+                                             NonTemporal, Prefetch);
+                if (NonTemporal) BatchNormTransform.FenceStores();
                 return;
             }
 
@@ -206,8 +235,10 @@ internal static unsafe class BatchNormExecution
                 int channel = p % l.Channels;
                 long offset = (long)p * l.Spatial;
                 BatchNormTransform.ApplyRun(new ReadOnlySpan<T>(X + offset, l.Spatial), new Span<T>(Y + offset, l.Spatial), Centre[channel], Alpha[channel],
-                                             Beta[channel]);
+                                             Beta[channel], NonTemporal);
             }
+
+            if (NonTemporal) BatchNormTransform.FenceStores();
         }
     }
 }

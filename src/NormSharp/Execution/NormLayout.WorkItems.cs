@@ -6,6 +6,16 @@ internal readonly partial record struct NormLayout
     /// <summary>Elements per work item: enough to amortize a hand-off, small enough to split a large channel.</summary>
     public const int ItemElements = 1 << 16;
 
+    /// <summary>Inputs of fewer values than this run on the calling thread: waking a helper costs more than the work.</summary>
+    public const int SmallElements = 1 << 14;
+
+    /// <summary>Inputs below this many values run on the calling thread (<see cref="SmallElements"/>; settable for the
+    /// benchmarks' before/after runs).</summary>
+    internal static int SerialBelowElements { get; set; } = SmallElements;
+
+    /// <summary>Whether the whole input is small enough to run on the calling thread (the results do not depend on it).</summary>
+    public bool IsSmall => (long)Batch * Channels * Spatial < SerialBelowElements;
+
     /// <summary>Rows of C values in the rows layout (N·S).</summary>
     public int RowCount => Batch * Spatial;
 

@@ -27,10 +27,11 @@ internal static class WorkerPool
     private static Exception? failure;
 
     /// <summary>Runs items 0 .. <paramref name="count"/> - 1 of <paramref name="work"/>, on up to
-    /// <see cref="NormSharpOptions.MaxDegreeOfParallelism"/> threads (the caller included).</summary>
-    public static void For(int count, IParallelWork work)
+    /// <see cref="NormSharpOptions.MaxDegreeOfParallelism"/> threads (the caller included); <paramref name="serial"/>: on the
+    /// calling thread only (work too small to hand out).</summary>
+    public static void For(int count, IParallelWork work, bool serial = false)
     {
-        int degree = Math.Min(NormSharpOptions.MaxDegreeOfParallelism, count);
+        int degree = serial ? 1 : Math.Min(NormSharpOptions.MaxDegreeOfParallelism, count);
         // One item, one thread, or the pool busy with another caller's work: run inline, in order.
         if (degree <= 1 || !Monitor.TryEnter(Gate))
         {

@@ -64,9 +64,11 @@ internal static class BatchNormBackward
     }
 
     /// <summary>Rows layout: adds Σ dy[r, c] into sumDy[c] and Σ (x[r, c] - mean[c])·dy[r, c] into dotP[c] over
-    /// <paramref name="rows"/> rows of C = mean.Length values, each channel's rows in order.</summary>
+    /// <paramref name="rows"/> rows of C = mean.Length values, each channel's rows in order. <paramref name="prefetch"/>: ask
+    /// for the next chunk's rows while summing one (inputs read from memory; a hint, no effect on the sums).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void ReduceRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int rows, ReadOnlySpan<double> mean, Span<double> sumDy, Span<double> dotP)
+    public static void ReduceRows<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, int rows, ReadOnlySpan<double> mean, Span<double> sumDy, Span<double> dotP,
+                                     bool prefetch = false)
         where T : unmanaged
     {
         int channels = mean.Length;
@@ -76,6 +78,12 @@ internal static class BatchNormBackward
         for (int first = 0; first < rows; first += rowsPerChunk)
         {
             int end = Math.Min(rows, first + rowsPerChunk), c = 0;
+            if (prefetch)
+            {
+                Spans.Prefetch(x, end * channels, rowsPerChunk * channels);
+                Spans.Prefetch(dy, end * channels, rowsPerChunk * channels);
+            }
+
             if (Lanes512<double>.IsHardwareAccelerated) c = ReduceColumns<T, Lanes512<double>>(x, dy, first, end, c, mean, sumDy, dotP);
             if (Lanes256<double>.IsHardwareAccelerated) c = ReduceColumns<T, Lanes256<double>>(x, dy, first, end, c, mean, sumDy, dotP);
             if (Lanes128<double>.IsHardwareAccelerated) c = ReduceColumns<T, Lanes128<double>>(x, dy, first, end, c, mean, sumDy, dotP);
@@ -84,13 +92,22 @@ internal static class BatchNormBackward
     }
 
     /// <summary>dx over a contiguous run of one channel: (dy - gradMean - (x - centre)·k)·scale with batch statistics, dy·scale
-    /// with running statistics (the coefficients as the remarks define them). dx is dy, or memory apart from x and dy.</summary>
+    /// with running statistics (the coefficients as the remarks define them). dx is dy, or memory apart from x and dy.
+    /// <paramref name="nonTemporal"/>: dx written past the caches, as <see cref="BatchNormTransform.ApplyRun{T}"/> does y
+    /// (the same values; <see cref="BatchNormTransform.FenceStores"/> before another thread reads dx).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void InputGradientRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, T centre, T gradMean, T k, T scale, bool batchStatistics)
+    public static void InputGradientRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, T centre, T gradMean, T k, T scale, bool batchStatistics,
+                                           bool nonTemporal = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         Debug.Assert(dy.Length == x.Length && dx.Length == x.Length && Spans.SameOrApart(dy, dx) && Spans.SameOrApart(x, dx));
         var channel = new ChannelGradient<T>(centre, gradMean, k, scale);
+        if (nonTemporal && Lanes256<T>.IsHardwareAccelerated && x.Length >= 2 * Lanes256<T>.Count)
+        {
+            InputGradientRunNonTemporal<T, Lanes256<T>>(x, dy, dx, channel, batchStatistics);
+            return;
+        }
+
         // The widest register that the run fills, Vector256 at most (see the remarks).
         if (Lanes256<T>.IsHardwareAccelerated && x.Length >= Lanes256<T>.Count) InputGradientRun<T, Lanes256<T>>(x, dy, dx, channel, batchStatistics);
         else if (Lanes128<T>.IsHardwareAccelerated && x.Length >= Lanes128<T>.Count) InputGradientRun<T, Lanes128<T>>(x, dy, dx, channel, batchStatistics);
@@ -223,6 +240,31 @@ internal static class BatchNormBackward
         else InputGradientRunBlocks<T, ScalarLane<T>>(x, dy, dx, channel, batchStatistics, i);
     }
 
+    /// <summary>The run with dx written past the caches: the values before dx's first register-aligned position one at a
+    /// time, the aligned registers with non-temporal stores, the last values one at a time. Internal for the tests.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void InputGradientRunNonTemporal<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradient<T> channel, bool batchStatistics)
+        where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
+    {
+        int head = Math.Min(BatchNormTransform.ElementsToAlignment<T, TLanes>(dx), x.Length), i = head;
+        InputGradientRunBlocks<T, ScalarLane<T>>(x[..head], dy[..head], dx[..head], channel, batchStatistics, 0);
+        TLanes centre = TLanes.Create(channel.Centre), gradMean = TLanes.Create(channel.GradMean), k = TLanes.Create(channel.K), scale = TLanes.Create(channel.Scale);
+        if (batchStatistics)
+        {
+            // dx = (dy - gradMean - (x - centre)·k)·scale
+            for (; i <= x.Length - TLanes.Count; i += TLanes.Count)
+                ((TLanes.Load(dy, i) - gradMean - (TLanes.Load(x, i) - centre) * k) * scale).StoreNonTemporal(dx, i);
+        }
+        else
+        {
+            // dx = dy·scale
+            for (; i <= x.Length - TLanes.Count; i += TLanes.Count)
+                (TLanes.Load(dy, i) * scale).StoreNonTemporal(dx, i);
+        }
+
+        InputGradientRunBlocks<T, ScalarLane<T>>(x, dy, dx, channel, batchStatistics, i);
+    }
+
     /// <summary>The run from i on, a block at a time while a whole block fits; returns where the blocks end.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int InputGradientRunBlocks<T, TBlock>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradient<T> channel,
@@ -281,6 +323,61 @@ internal static class BatchNormBackward
         for (; c <= x.Length - TBlock.Count; c += TBlock.Count)
             (TBlock.Load(dy, c) * TBlock.Load(channels.Scale, c)).Store(dx, c);
         return c;
+    }
+
+    /// <summary>Rows layout read as one run, in memory order (for inputs read from memory, as
+    /// <see cref="BatchNormTransform.ApplyRowsAsRun{T}"/>): dx[i] with channel c = i mod C, the coefficients each held twice
+    /// over (length 2C). <paramref name="nonTemporal"/>: dx past the caches. C ≥ a Vector256 register
+    /// (<see cref="BatchNormTransform.AppliesRowsAsRun{T}"/>); dx is dy, or memory apart from x and dy.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void InputGradientRowsAsRun<T>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradients<T> channels, bool batchStatistics, bool nonTemporal)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Debug.Assert(BatchNormTransform.AppliesRowsAsRun<T>(channels.Centre.Length / 2) && x.Length % (channels.Centre.Length / 2) == 0
+                     && dy.Length == x.Length && dx.Length == x.Length && Spans.SameOrApart(dy, dx) && Spans.SameOrApart(x, dx));
+        InputGradientRowsAsRun<T, Lanes256<T>>(x, dy, dx, channels, batchStatistics, nonTemporal);
+    }
+
+    /// <summary><see cref="InputGradientRowsAsRun{T}"/> in registers of <typeparamref name="TLanes"/>: with non-temporal
+    /// stores, the values before dx's first aligned register one at a time; the registers; the last values one at a time.
+    /// Internal for the tests.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void InputGradientRowsAsRun<T, TLanes>(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, ChannelGradients<T> channels, bool batchStatistics,
+                                                           bool nonTemporal)
+        where T : unmanaged, IFloatingPointIeee754<T> where TLanes : struct, ILanes<TLanes, T>
+    {
+        int width = channels.Centre.Length / 2, i = 0, c = 0;
+        int head = nonTemporal ? Math.Min(BatchNormTransform.ElementsToAlignment<T, TLanes>(dx), x.Length) : 0;
+        for (; i < head; i++)
+        {
+            OneValue(x, dy, dx, i, channels, c, batchStatistics);
+            if (++c == width) c = 0;
+        }
+
+        for (; i <= x.Length - TLanes.Count; i += TLanes.Count)
+        {
+            // dx = (dy - gradMean - (x - centre)·k)·scale, or dy·scale
+            TLanes value = batchStatistics
+                ? (TLanes.Load(dy, i) - TLanes.Load(channels.GradMean, c) - (TLanes.Load(x, i) - TLanes.Load(channels.Centre, c)) * TLanes.Load(channels.K, c))
+                  * TLanes.Load(channels.Scale, c)
+                : TLanes.Load(dy, i) * TLanes.Load(channels.Scale, c);
+            if (nonTemporal) value.StoreNonTemporal(dx, i);
+            else value.Store(dx, i);
+            c += TLanes.Count;
+            if (c >= width) c -= width;
+        }
+
+        for (; i < x.Length; i++)
+        {
+            OneValue(x, dy, dx, i, channels, c, batchStatistics);
+            if (++c == width) c = 0;
+        }
+
+        static void OneValue(ReadOnlySpan<T> x, ReadOnlySpan<T> dy, Span<T> dx, int i, ChannelGradients<T> channels, int c, bool batchStatistics)
+        {
+            var channel = new ChannelGradient<T>(channels.Centre[c], channels.GradMean[c], channels.K[c], channels.Scale[c]);
+            InputGradientRunBlocks<T, ScalarLane<T>>(x.Slice(i, 1), dy.Slice(i, 1), dx.Slice(i, 1), channel, batchStatistics, 0);
+        }
     }
 
     /// <summary>A channel's input-gradient coefficients, in T.</summary>

@@ -32,7 +32,10 @@ internal static class HalfConversion
     /// <summary>2^112, float16's exponent bias moved to float's.</summary>
     private const float Rebias = 5.192296858534828E+33f;
 
-    /// <summary>Whether <typeparamref name="TStorage"/> is a 16-bit storage type this class converts.</summary>
+    /// <summary>Whether <typeparamref name="TStorage"/> is a 16-bit storage type this class converts (a constant once
+    /// inlined; forced, because a kernel root that has spent the JIT's inlining budget otherwise calls it, and a call in a
+    /// loop spills the accumulators to the stack).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsSixteenBit<TStorage>() => typeof(TStorage) == typeof(Half) || typeof(TStorage) == typeof(BFloat16);
 
     /// <summary>The float a float16 bit pattern stands for (the scalar model of the vector forms).</summary>

@@ -47,6 +47,11 @@ internal interface ILanes<TSelf, T> :
     /// <summary>Writes the lanes to destination[index], ..., destination[index + Count - 1].</summary>
     void Store(Span<T> destination, int index);
 
+    /// <summary>Writes the lanes as <see cref="Store"/> does, past the caches (a non-temporal store: the line is not read
+    /// first and does not evict the cache's contents); destination[index] must lie on a multiple of the register's size in
+    /// bytes. The values written are the same; only where they go first differs.</summary>
+    void StoreNonTemporal(Span<T> destination, int index);
+
     /// <summary>a·b + c in each lane, with one rounding.</summary>
     static abstract TSelf FusedMultiplyAdd(TSelf a, TSelf b, TSelf c);
 
@@ -71,6 +76,19 @@ internal static class Spans
     public static bool Loads<TSource, T>() =>
         typeof(TSource) == typeof(T)
         || ((typeof(TSource) == typeof(float) || HalfConversion.IsSixteenBit<TSource>()) && typeof(T) == typeof(double));
+
+    /// <summary>Asks the cache for x[at], ..., x[at + count - 1], a line at a time (a hint, no effect on any result; nothing
+    /// outside x; on x86).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Prefetch<T>(ReadOnlySpan<T> x, int at, int count)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        int end = Math.Min(x.Length, at + count);
+        if (at < 0 || at >= end) return;
+        byte* start = (byte*)Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetReference(x), at));
+        long bytes = (long)(end - at) * Unsafe.SizeOf<T>();
+        for (long b = 0; b < bytes; b += 64) System.Runtime.Intrinsics.X86.Sse.Prefetch0(start + b);
+    }
 
     /// <summary>Whether the two start at the same address: a map's output is its input (in place).</summary>
     public static bool SameStart<T>(ReadOnlySpan<T> input, ReadOnlySpan<T> output) =>
@@ -114,6 +132,15 @@ internal readonly struct Lanes512<T>(Vector512<T> value) : ILanes<Lanes512<T>, T
     {
         Debug.Assert(Spans.Inside(index, Count, destination.Length));
         value.StoreUnsafe(ref MemoryMarshal.GetReference(destination), (nuint)index);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void StoreNonTemporal(Span<T> destination, int index)
+    {
+        Debug.Assert(Spans.Inside(index, Count, destination.Length));
+        T* at = (T*)Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetReference(destination), index));
+        Debug.Assert((nuint)at % (nuint)sizeof(Vector512<T>) == 0);
+        value.StoreAlignedNonTemporal(at);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -174,6 +201,15 @@ internal readonly struct Lanes256<T>(Vector256<T> value) : ILanes<Lanes256<T>, T
     {
         Debug.Assert(Spans.Inside(index, Count, destination.Length));
         value.StoreUnsafe(ref MemoryMarshal.GetReference(destination), (nuint)index);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void StoreNonTemporal(Span<T> destination, int index)
+    {
+        Debug.Assert(Spans.Inside(index, Count, destination.Length));
+        T* at = (T*)Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetReference(destination), index));
+        Debug.Assert((nuint)at % (nuint)sizeof(Vector256<T>) == 0);
+        value.StoreAlignedNonTemporal(at);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -239,6 +275,15 @@ internal readonly struct Lanes128<T>(Vector128<T> value) : ILanes<Lanes128<T>, T
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void StoreNonTemporal(Span<T> destination, int index)
+    {
+        Debug.Assert(Spans.Inside(index, Count, destination.Length));
+        T* at = (T*)Unsafe.AsPointer(ref Unsafe.Add(ref MemoryMarshal.GetReference(destination), index));
+        Debug.Assert((nuint)at % (nuint)sizeof(Vector128<T>) == 0);
+        value.StoreAlignedNonTemporal(at);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Lanes128<T> FusedMultiplyAdd(Lanes128<T> a, Lanes128<T> b, Lanes128<T> c) =>
         typeof(T) == typeof(float)
             ? new(Vector128.FusedMultiplyAdd(a.value.AsSingle(), b.value.AsSingle(), c.value.AsSingle()).As<float, T>())
@@ -296,6 +341,9 @@ internal readonly struct ScalarLane<T>(T value) : ILanes<ScalarLane<T>, T> where
         Debug.Assert(Spans.Inside(index, Count, destination.Length));
         Unsafe.Add(ref MemoryMarshal.GetReference(destination), index) = Value;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StoreNonTemporal(Span<T> destination, int index) => Store(destination, index);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ScalarLane<T> FusedMultiplyAdd(ScalarLane<T> a, ScalarLane<T> b, ScalarLane<T> c) => new(T.FusedMultiplyAdd(a.Value, b.Value, c.Value));
@@ -361,6 +409,15 @@ internal readonly struct Quad<TLanes, T>(TLanes first, TLanes second, TLanes thi
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StoreNonTemporal(Span<T> destination, int index)
+    {
+        first.StoreNonTemporal(destination, index);
+        second.StoreNonTemporal(destination, index + TLanes.Count);
+        third.StoreNonTemporal(destination, index + 2 * TLanes.Count);
+        fourth.StoreNonTemporal(destination, index + 3 * TLanes.Count);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Quad<TLanes, T> FusedMultiplyAdd(Quad<TLanes, T> a, Quad<TLanes, T> b, Quad<TLanes, T> c) =>
         new(TLanes.FusedMultiplyAdd(a.first, b.first, c.first), TLanes.FusedMultiplyAdd(a.second, b.second, c.second),
             TLanes.FusedMultiplyAdd(a.third, b.third, c.third), TLanes.FusedMultiplyAdd(a.fourth, b.fourth, c.fourth));
@@ -421,6 +478,13 @@ internal readonly struct Pair<TLanes, T>(TLanes low, TLanes high) : ILanes<Pair<
     {
         low.Store(destination, index);
         high.Store(destination, index + TLanes.Count);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void StoreNonTemporal(Span<T> destination, int index)
+    {
+        low.StoreNonTemporal(destination, index);
+        high.StoreNonTemporal(destination, index + TLanes.Count);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

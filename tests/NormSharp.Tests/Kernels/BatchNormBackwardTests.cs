@@ -69,15 +69,18 @@ public class BatchNormBackwardTests
             {
                 T[] x = Values<T>(rows * channels, channels, 2), dy = Values<T>(rows * channels, channels + 9);
                 double[] mean = Values<double>(channels, 3, 2);
-                var sumDy = new double[channels];
-                var dotP = new double[channels];
-                BatchNormBackward.ReduceRows<T>(x, dy, rows, mean, sumDy, dotP);
-                double[] xd = Widened(x), dyd = Widened(dy);
-                for (int c = 0; c < channels; c++)
+                foreach (bool prefetch in new[] { false, true })
                 {
-                    (double expectedSumDy, double expectedDotP) = LaneModel.RowBackwardSums(xd, dyd, rows, channels, c, mean[c]);
-                    AssertSameBits(expectedSumDy, sumDy[c], $"{typeof(T).Name}, {rows}x{channels}, channel {c}, Σdy");
-                    AssertSameBits(expectedDotP, dotP[c], $"{typeof(T).Name}, {rows}x{channels}, channel {c}, Σ(x - mean)·dy");
+                    var sumDy = new double[channels];
+                    var dotP = new double[channels];
+                    BatchNormBackward.ReduceRows<T>(x, dy, rows, mean, sumDy, dotP, prefetch);
+                    double[] xd = Widened(x), dyd = Widened(dy);
+                    for (int c = 0; c < channels; c++)
+                    {
+                        (double expectedSumDy, double expectedDotP) = LaneModel.RowBackwardSums(xd, dyd, rows, channels, c, mean[c]);
+                        AssertSameBits(expectedSumDy, sumDy[c], $"{typeof(T).Name}, {rows}x{channels}, channel {c}, Σdy, prefetch {prefetch}");
+                        AssertSameBits(expectedDotP, dotP[c], $"{typeof(T).Name}, {rows}x{channels}, channel {c}, Σ(x - mean)·dy, prefetch {prefetch}");
+                    }
                 }
             }
         }
