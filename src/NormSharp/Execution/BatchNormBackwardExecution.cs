@@ -117,39 +117,7 @@ internal static unsafe class BatchNormBackwardExecution
             int channels = l.Channels;
             if (Phase == Reduce)
             {
-                if (l.IsRows)
-                {
-                    double* partial = Partials + (long)index * 2 * channels;
-                    (int first, int rows) = l.RowBlock(index);
-                    long offset = (long)first * channels;
-                    BatchNormBackward.ReduceRows(new ReadOnlySpan<T>(X + offset, rows * channels), new ReadOnlySpan<T>(Dy + offset, rows * channels), rows,
-                                                 new ReadOnlySpan<double>(Mean, channels), new Span<double>(partial, channels), new Span<double>(partial + channels, channels),
-                                                 Prefetch);
-                    return;
-                }
-
-                if (!l.ReducesPlaneByPlane)
-                {
-                    // Small planes: one channel over a block of samples, its planes strided runs.
-                    (int channel, int firstSample, int lastSample) = l.SampleBlock(index);
-                    long begin = ((long)firstSample * channels + channel) * l.Spatial;
-                    int runs = lastSample - firstSample, stride = channels * l.Spatial, span = (runs - 1) * stride + l.Spatial;
-                    (Partials[2 * index], Partials[2 * index + 1]) = BatchNormBackward.ReduceRuns(
-                        new ReadOnlySpan<T>(X + begin, span), new ReadOnlySpan<T>(Dy + begin, span), runs, stride, l.Spatial, Mean[channel]);
-                    return;
-                }
-
-                // Large planes in memory order: each plane's two sums (the spans run on to the block's end, so that the kernel
-                // reads a plane's last values in place rather than copying them).
-                (int firstPlane, int lastPlane) = l.PlaneBlock(index);
-                for (int p = firstPlane; p < lastPlane; p++)
-                {
-                    long offset = (long)p * l.Spatial;
-                    int rest = (lastPlane - p) * l.Spatial;
-                    (Partials[2 * p], Partials[2 * p + 1]) = BatchNormBackward.ReduceRuns(
-                        new ReadOnlySpan<T>(X + offset, rest), new ReadOnlySpan<T>(Dy + offset, rest), 1, l.Spatial, l.Spatial, Mean[p % channels]);
-                }
-
+                ReductionPass.GradientSums(l, X, Dy, Mean, Partials, index, Prefetch);
                 return;
             }
 

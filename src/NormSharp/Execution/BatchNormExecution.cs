@@ -175,36 +175,7 @@ internal static unsafe class BatchNormExecution
             NormLayout l = Layout;
             if (Phase == Moments)
             {
-                MomentSpans partials = MomentSpans.Over(Partials, PartialCount);
-                if (l.IsRows)
-                {
-                    // A block of rows: each channel's moments over them.
-                    (int first, int rows) = l.RowBlock(index);
-                    ShiftedMoments.ReduceRows(new ReadOnlySpan<T>(X + (long)first * l.Channels, rows * l.Channels), rows,
-                                              partials.Slice(index * l.Channels, l.Channels));
-                    return;
-                }
-
-                if (!l.ReducesPlaneByPlane)
-                {
-                    // Small planes: one channel over a block of samples, its planes strided runs.
-                    (int channel, int firstSample, int lastSample) = l.SampleBlock(index);
-                    long begin = ((long)firstSample * l.Channels + channel) * l.Spatial;
-                    int runs = lastSample - firstSample, stride = l.Channels * l.Spatial;
-                    int span = (runs - 1) * stride + l.Spatial;
-                    partials.Set(index, ShiftedMoments.ReduceRuns(new ReadOnlySpan<T>(X + begin, span), runs, stride, l.Spatial));
-                    return;
-                }
-
-                // Large planes in memory order: each plane's moments (the span runs on to the block's end, so that the
-                // kernel fetches the next plane into the cache while it finishes this one).
-                (int firstPlane, int lastPlane) = l.PlaneBlock(index);
-                for (int p = firstPlane; p < lastPlane; p++)
-                {
-                    var rest = new ReadOnlySpan<T>(X + (long)p * l.Spatial, (lastPlane - p) * l.Spatial);
-                    partials.Set(p, ShiftedMoments.ReduceRuns(rest, 1, l.Spatial, l.Spatial));
-                }
-
+                ReductionPass.Moments(l, X, Partials, PartialCount, index);
                 return;
             }
 

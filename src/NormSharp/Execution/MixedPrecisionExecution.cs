@@ -250,33 +250,7 @@ internal static unsafe class MixedPrecisionExecution
             NormLayout l = Layout;
             if (Phase == Moments)
             {
-                // BatchNormExecution's statistics pass, the kernels reading TStorage.
-                MomentSpans partials = MomentSpans.Over(Partials, PartialCount);
-                if (l.IsRows)
-                {
-                    (int first, int rows) = l.RowBlock(index);
-                    ShiftedMoments.ReduceRows(new ReadOnlySpan<TStorage>(X + (long)first * l.Channels, rows * l.Channels), rows,
-                                              partials.Slice(index * l.Channels, l.Channels));
-                    return;
-                }
-
-                if (!l.ReducesPlaneByPlane)
-                {
-                    (int channel, int firstSample, int lastSample) = l.SampleBlock(index);
-                    long begin = ((long)firstSample * l.Channels + channel) * l.Spatial;
-                    int runs = lastSample - firstSample, stride = l.Channels * l.Spatial;
-                    int span = (runs - 1) * stride + l.Spatial;
-                    partials.Set(index, ShiftedMoments.ReduceRuns(new ReadOnlySpan<TStorage>(X + begin, span), runs, stride, l.Spatial));
-                    return;
-                }
-
-                (int planeBlockStart, int lastPlane) = l.PlaneBlock(index);
-                for (int p = planeBlockStart; p < lastPlane; p++)
-                {
-                    var rest = new ReadOnlySpan<TStorage>(X + (long)p * l.Spatial, (lastPlane - p) * l.Spatial);
-                    partials.Set(p, ShiftedMoments.ReduceRuns(rest, 1, l.Spatial, l.Spatial));
-                }
-
+                ReductionPass.Moments(l, X, Partials, PartialCount, index);
                 return;
             }
 
@@ -375,37 +349,7 @@ internal static unsafe class MixedPrecisionExecution
             int channels = l.Channels;
             if (Phase == Reduce)
             {
-                // BatchNormBackwardExecution's reduction, the kernels reading TStorage.
-                if (l.IsRows)
-                {
-                    double* partial = Partials + (long)index * 2 * channels;
-                    (int first, int rows) = l.RowBlock(index);
-                    long offset = (long)first * channels;
-                    BatchNormBackward.ReduceRows(new ReadOnlySpan<TStorage>(X + offset, rows * channels), new ReadOnlySpan<TStorage>(Dy + offset, rows * channels),
-                                                 rows, new ReadOnlySpan<double>(Mean, channels), new Span<double>(partial, channels),
-                                                 new Span<double>(partial + channels, channels));
-                    return;
-                }
-
-                if (!l.ReducesPlaneByPlane)
-                {
-                    (int channel, int firstSample, int lastSample) = l.SampleBlock(index);
-                    long begin = ((long)firstSample * channels + channel) * l.Spatial;
-                    int runs = lastSample - firstSample, stride = channels * l.Spatial, span = (runs - 1) * stride + l.Spatial;
-                    (Partials[2 * index], Partials[2 * index + 1]) = BatchNormBackward.ReduceRuns(
-                        new ReadOnlySpan<TStorage>(X + begin, span), new ReadOnlySpan<TStorage>(Dy + begin, span), runs, stride, l.Spatial, Mean[channel]);
-                    return;
-                }
-
-                (int planeBlockStart, int lastPlane) = l.PlaneBlock(index);
-                for (int p = planeBlockStart; p < lastPlane; p++)
-                {
-                    long offset = (long)p * l.Spatial;
-                    int rest = (lastPlane - p) * l.Spatial;
-                    (Partials[2 * p], Partials[2 * p + 1]) = BatchNormBackward.ReduceRuns(
-                        new ReadOnlySpan<TStorage>(X + offset, rest), new ReadOnlySpan<TStorage>(Dy + offset, rest), 1, l.Spatial, l.Spatial, Mean[p % channels]);
-                }
-
+                ReductionPass.GradientSums(l, X, Dy, Mean, Partials, index, prefetch: false);
                 return;
             }
 
