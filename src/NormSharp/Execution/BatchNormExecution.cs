@@ -144,8 +144,10 @@ internal static unsafe class BatchNormExecution
     private static void Fold<T>(ForwardWork<T> work, int c, double mean, double invStd, Span<T> weight, Span<T> bias)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        (T centre, T alpha, T beta) = BatchNormTransform.Coefficients(mean, invStd, weight.IsEmpty ? T.One : weight[c % weight.Length],
-                                                                      bias.IsEmpty ? T.Zero : bias[c % bias.Length]);
+        // c < length (a tensor of C values) reads index c itself without the division that c mod length costs.
+        (T centre, T alpha, T beta) = BatchNormTransform.Coefficients(mean, invStd,
+                                                                      weight.IsEmpty ? T.One : weight[c < weight.Length ? c : c % weight.Length],
+                                                                      bias.IsEmpty ? T.Zero : bias[c < bias.Length ? c : c % bias.Length]);
         work.Centre[c] = centre;
         work.Alpha[c] = alpha;
         work.Beta[c] = beta;

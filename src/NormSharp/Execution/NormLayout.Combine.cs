@@ -69,15 +69,17 @@ internal readonly partial record struct NormLayout
             return;
         }
 
-        int itemsPerChannel = ItemsPerChannel;
+        // SampleBlock(c · itemsPerChannel + k) covers the samples [k · planesPerItem, min(Batch, (k + 1) · planesPerItem)):
+        // the same counts, without SampleBlock's divisions per item.
+        int planesPerItem = PlanesPerItem, itemsPerChannel = (Batch + planesPerItem - 1) / planesPerItem;
         for (int c = 0; c < channels; c++)
         {
             int first = c * itemsPerChannel;
             Kernels.Moments total = partials[first];
-            double count = (double)(SampleBlock(first).EndSample - SampleBlock(first).FirstSample) * Spatial;
+            double count = (double)Math.Min(Batch, planesPerItem) * Spatial;
             for (int item = first + 1; item < first + itemsPerChannel; item++)
             {
-                (_, int firstSample, int endSample) = SampleBlock(item);
+                int firstSample = (item - first) * planesPerItem, endSample = Math.Min(Batch, firstSample + planesPerItem);
                 double partCount = (double)(endSample - firstSample) * Spatial;
                 total = Kernels.ShiftedMoments.Merge(total, count, partials[item], partCount);
                 count += partCount;

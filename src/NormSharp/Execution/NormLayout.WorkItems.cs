@@ -48,21 +48,26 @@ internal readonly partial record struct NormLayout
     /// <summary>Rows layout: the rows work item <paramref name="index"/> covers.</summary>
     public (int First, int Count) RowBlock(int index)
     {
-        int first = index * RowsPerItem;
-        return (first, Math.Min(RowsPerItem, RowCount - first));
+        int rowsPerItem = RowsPerItem; // one division, not two
+        int first = index * rowsPerItem;
+        return (first, Math.Min(rowsPerItem, RowCount - first));
     }
 
     /// <summary>Planes layout, elementwise passes and large-plane reductions: the (n, c) planes [First, End) of item <paramref name="index"/>.</summary>
     public (int First, int End) PlaneBlock(int index)
     {
-        int first = index * PlanesPerItem;
-        return (first, Math.Min(Batch * Channels, first + PlanesPerItem));
+        int planesPerItem = PlanesPerItem; // one division, not two
+        int first = index * planesPerItem;
+        return (first, Math.Min(Batch * Channels, first + planesPerItem));
     }
 
     /// <summary>Planes layout, small-plane reductions: the channel and the samples [FirstSample, EndSample) of item <paramref name="index"/>.</summary>
     public (int Channel, int FirstSample, int EndSample) SampleBlock(int index)
     {
-        int first = index % ItemsPerChannel * PlanesPerItem;
-        return (index / ItemsPerChannel, first, Math.Min(Batch, first + PlanesPerItem));
+        // PlanesPerItem and ItemsPerChannel once each (they are divisions), the same values.
+        int planesPerItem = PlanesPerItem, itemsPerChannel = (Batch + planesPerItem - 1) / planesPerItem;
+        if (itemsPerChannel == 1) return (index, 0, Math.Min(Batch, planesPerItem)); // index mod 1 and index / 1, without dividing
+        int first = index % itemsPerChannel * planesPerItem;
+        return (index / itemsPerChannel, first, Math.Min(Batch, first + planesPerItem));
     }
 }

@@ -78,8 +78,11 @@ internal static class TensorStorage
     /// one array count as overlapping). Empty tensors overlap nothing.
     /// </summary>
     public static bool Overlap<T>(Tensor<T> a, Tensor<T> b)
+        => Overlap(a, b, Extent(a), Extent(b));
+
+    /// <summary><see cref="Overlap{T}(Tensor{T}, Tensor{T})"/> given the two tensors' <see cref="Extent{T}"/>.</summary>
+    public static bool Overlap<T>(Tensor<T> a, Tensor<T> b, long extentA, long extentB)
     {
-        long extentA = Extent(a), extentB = Extent(b);
         if (extentA == 0 || extentB == 0) return false;
         long offset = ByteOffset(a, b), size = Unsafe.SizeOf<T>();
         return offset < extentA * size && -offset < extentB * size;

@@ -17,13 +17,17 @@ public static partial class Functional
     /// <exception cref="ArgumentException">Two arguments share memory; the message names both.</exception>
     internal static void EnsureNoSharedMemory<T>(ReadOnlySpan<Argument<T>> arguments, (int Input, int Destination)? inPlace = null)
     {
+        // Each tensor's extent once, not once per pair it is in.
+        Span<long> extents = stackalloc long[arguments.Length];
+        for (int i = 0; i < arguments.Length; i++)
+            extents[i] = arguments[i].Tensor is Tensor<T> tensor ? TensorStorage.Extent(tensor) : 0;
         for (int i = 0; i < arguments.Length; i++)
         {
             if (arguments[i].Tensor is not Tensor<T> a) continue;
             for (int j = i + 1; j < arguments.Length; j++)
             {
                 if (arguments[j].Tensor is not Tensor<T> b || !(arguments[i].Written || arguments[j].Written)) continue;
-                if (!TensorStorage.Overlap(a, b)) continue;
+                if (!TensorStorage.Overlap(a, b, extents[i], extents[j])) continue;
                 bool inPlacePair = inPlace is (int input, int destination) && ((i, j) == (input, destination) || (j, i) == (input, destination));
                 if (inPlacePair && TensorStorage.SameElements(a, b)) continue;
                 string written = arguments[i].Written ? arguments[i].Name : arguments[j].Name;

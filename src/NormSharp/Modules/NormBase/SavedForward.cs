@@ -100,7 +100,7 @@ internal sealed class SavedForward<T> where T : unmanaged, IFloatingPointIeee754
         else
         {
             Span<T> values = TensorStorage.Span(weightValues);
-            for (int g = 0; g < Groups; g++) weight[g] = double.CreateTruncating(values[g % values.Length]);
+            for (int g = 0; g < Groups; g++) weight[g] = double.CreateTruncating(values[g < values.Length ? g : g % values.Length]);
         }
 
         if (shape.Length < inputShape.Length) shape = new nint[inputShape.Length];
