@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using NormSharp.Kernels;
 
 namespace NormSharp;
@@ -14,6 +15,7 @@ internal static unsafe class ReductionPass
     /// rows (rows layout), the moments of one channel over a block of samples (small planes), or each plane's moments of a
     /// block of planes, into <paramref name="partials"/> (<paramref name="partialCount"/> slots).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // into each executor's work item, as it was written there before
     public static void Moments<TElement>(NormLayout layout, TElement* x, double* partials, int partialCount, int index)
         where TElement : unmanaged
     {
@@ -55,6 +57,7 @@ internal static unsafe class ReductionPass
     /// block of planes (two values per slot), into <paramref name="partials"/>. <paramref name="prefetch"/>: the rows kernel
     /// asks for its next chunk ahead (input from memory; the same values either way).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void GradientSums<TElement>(NormLayout layout, TElement* x, TElement* dy, double* mean, double* partials, int index, bool prefetch)
         where TElement : unmanaged
     {
