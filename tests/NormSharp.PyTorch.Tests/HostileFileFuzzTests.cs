@@ -235,6 +235,16 @@ public class HostileFileFuzzTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void MutatedArchive_WhoseLocalHeaderLiesBeyondTheStream_IsRefusedAsACheckpointError()
+    {
+        // A case the fuzzer found: an entry's local-header offset inside the directory's claimed range but past the end
+        // of the (in-memory) stream; the stream's own ArgumentOutOfRangeException escaped before the offset was checked.
+        var tally = new Tally();
+        ByteCases.Sample(c => ReadChecked(c.Apply(), tally, c), iter: 1, threads: 1, seed: "7nB8KKz3Bim1");
+        Assert.Equal(1, tally.Rejected);
+    }
+
+    [Fact]
     public void MutatedPickles_ReArchived_OnlyTheOneExceptionTypeEscapes_InBoundedTimeAndMemory()
     {
         var tally = new Tally();

@@ -223,7 +223,8 @@ internal sealed class ZipDirectory
         {
             CentralEntry entry = byOffset[i];
             long limit = i + 1 < byOffset.Count ? byOffset[i + 1].LocalOffset : directoryOffset;
-            if (entry.LocalOffset > limit - LocalHeaderLength) throw Fail($"entry {Quoting.Quote(entry.Name)} has no room for its local header");
+            if (entry.LocalOffset < 0 || entry.LocalOffset > limit - LocalHeaderLength)
+                throw Fail($"entry {Quoting.Quote(entry.Name)} has no room for its local header");
             ReadAt(stream, entry.LocalOffset, header);
             if (U32(header, 0) != LocalHeaderSignature) throw Fail($"entry {Quoting.Quote(entry.Name)} has no local header where the directory says");
             ushort flags = U16(header, 6), method = U16(header, 8);
@@ -311,6 +312,9 @@ internal sealed class ZipDirectory
 
     private static void ReadAt(Stream stream, long offset, Span<byte> buffer)
     {
+        // Offsets come from the file: one outside it is the file's fault, never the stream's exception.
+        if (offset < 0 || offset > stream.Length - buffer.Length)
+            throw Fail($"the archive points at {buffer.Length:N0} bytes at offset {offset:N0}, outside its {stream.Length:N0} bytes");
         stream.Position = offset;
         try
         {
