@@ -7,6 +7,10 @@ public sealed class Linear
     private float[] lastInput = [];
     private int lastBatch;
 
+    /// <summary>A layer of <paramref name="inputs"/> to <paramref name="outputs"/> features, weights drawn from <paramref name="random"/>.</summary>
+    /// <param name="inputs">Input features.</param>
+    /// <param name="outputs">Output features.</param>
+    /// <param name="random">The source of the initial weights.</param>
     public Linear(int inputs, int outputs, Random random)
     {
         Inputs = inputs;
@@ -22,10 +26,15 @@ public sealed class Linear
             weight[i] = (float)(scale * Math.Sqrt(-2.0 * Math.Log(1.0 - random.NextDouble())) * Math.Cos(2.0 * Math.PI * random.NextDouble()));
     }
 
+    /// <summary>Input features.</summary>
     public int Inputs { get; }
 
+    /// <summary>Output features.</summary>
     public int Outputs { get; }
 
+    /// <summary>y = x·Wᵀ + b for <paramref name="batch"/> rows of <paramref name="x"/>; keeps x for the backward.</summary>
+    /// <param name="x">(batch, inputs) values, row-major.</param>
+    /// <param name="batch">The number of rows.</param>
     public float[] Forward(float[] x, int batch)
     {
         lastInput = x;
@@ -68,6 +77,9 @@ public sealed class Linear
         for (int i = 0; i < weight.Length; i++) if (Math.Abs(weight[i]) <= threshold) weight[i] = 0;
     }
 
+    /// <summary>One SGD-with-momentum step on the weights and bias from their gradients.</summary>
+    /// <param name="learningRate">Step size.</param>
+    /// <param name="momentum">Velocity decay.</param>
     public void Step(float learningRate, float momentum)
     {
         Sgd.Step(weight, weightGrad, weightVelocity, learningRate, momentum);

@@ -9,6 +9,9 @@ public sealed class Network
     private readonly Linear first, second, output;
     private bool[] firstMask = [], secondMask = [];
 
+    /// <summary>The network with <paramref name="hidden"/> hidden features, initialized from <paramref name="seed"/>.</summary>
+    /// <param name="hidden">H, the hidden width.</param>
+    /// <param name="seed">Seed of the initial weights.</param>
     public Network(int hidden, int seed)
     {
         var random = new Random(seed);
@@ -19,10 +22,13 @@ public sealed class Network
         SecondNorm = new BatchNorm1d(hidden);
     }
 
+    /// <summary>The BatchNorm1d after the first Linear.</summary>
     public BatchNorm1d FirstNorm { get; }
 
+    /// <summary>The BatchNorm1d after the second Linear.</summary>
     public BatchNorm1d SecondNorm { get; }
 
+    /// <summary>Both normalization layers, in order.</summary>
     public IEnumerable<BatchNorm1d> Norms => [FirstNorm, SecondNorm];
 
     /// <summary>The normalization layers under the names PyTorch would give them in <c>nn.Sequential</c> (Linear 0,
@@ -33,11 +39,16 @@ public sealed class Network
     /// statistics described no longer comes out of it.</summary>
     public void Prune(double fraction) => second.Prune(fraction);
 
+    /// <summary>Training mode (<paramref name="mode"/> true) or evaluation mode for both BatchNorm layers.</summary>
+    /// <param name="mode">True for training.</param>
     public void Train(bool mode = true)
     {
         foreach (BatchNorm1d norm in Norms) norm.Train(mode);
     }
 
+    /// <summary>The logits of <paramref name="batch"/> rows of <paramref name="x"/> (2 features each).</summary>
+    /// <param name="x">(batch, 2) points, row-major.</param>
+    /// <param name="batch">The number of rows.</param>
     public float[] Forward(float[] x, int batch)
     {
         float[] h = Relu(Normalize(FirstNorm, first.Forward(x, batch), batch, first.Outputs), out firstMask);
@@ -45,6 +56,9 @@ public sealed class Network
         return output.Forward(h, batch);
     }
 
+    /// <summary>Backpropagates the loss gradient through every layer, accumulating parameter gradients.</summary>
+    /// <param name="gradLogits">(batch, 3) gradient of the loss with respect to the logits.</param>
+    /// <param name="batch">The number of rows.</param>
     public void Backward(float[] gradLogits, int batch)
     {
         float[] g = output.Backward(gradLogits);
@@ -54,6 +68,9 @@ public sealed class Network
         first.Backward(g);
     }
 
+    /// <summary>One SGD-with-momentum step on every parameter; the BatchNorm layers' gradients are cleared after theirs.</summary>
+    /// <param name="learningRate">Step size.</param>
+    /// <param name="momentum">Velocity decay.</param>
     public void Step(float learningRate, float momentum)
     {
         first.Step(learningRate, momentum);

@@ -3,6 +3,13 @@ namespace TrainWithBatchNorm;
 /// <summary>Mean softmax cross-entropy over a batch of logits, and its gradient (softmax - onehot) / batch.</summary>
 public static class SoftmaxCrossEntropy
 {
+    /// <summary>Mean cross-entropy of rows [offset, offset + batch), its gradient with respect to the logits and the number of
+    /// correct predictions.</summary>
+    /// <param name="logits">(batch, classes) logits, row-major.</param>
+    /// <param name="labels">Every point's class.</param>
+    /// <param name="offset">The first row's index in <paramref name="labels"/>.</param>
+    /// <param name="batch">The number of rows.</param>
+    /// <param name="classes">The number of classes.</param>
     public static (double Loss, float[] Gradient, int Correct) Evaluate(float[] logits, int[] labels, int offset, int batch, int classes)
     {
         var gradient = new float[logits.Length];

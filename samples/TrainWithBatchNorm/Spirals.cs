@@ -3,6 +3,7 @@ namespace TrainWithBatchNorm;
 /// <summary>Three interleaved spirals in the plane: a classic data set that a linear model cannot separate.</summary>
 public static class Spirals
 {
+    /// <summary>The number of spirals, one class each.</summary>
     public const int Classes = 3;
 
     /// <summary><paramref name="perClass"/> noisy points per arm: (x, y) rows and their class labels.</summary>

@@ -1,4 +1,4 @@
-using NormSharp.Cli.Plotting.SpiralNetwork;
+using TrainWithBatchNorm;
 
 namespace NormSharp.Cli.Plotting;
 
